@@ -1,0 +1,253 @@
+#include "generation.h"
+
+#include "context.h"
+#include "sampler.h"
+
+#include <chrono>
+
+namespace hermes3 {
+namespace {
+
+double NowMs() {
+    using namespace std::chrono;
+    return duration<double, std::milli>(steady_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+Napi::Value GenerationJob::Start(const Napi::CallbackInfo & info, ContextWrap * ctx, llama_context * lctx) {
+    Napi::Env env = info.Env();
+    SamplerWrap * sampler = SamplerWrap::Unwrap(info[3].As<Napi::Object>());
+    sampler->Require(env);
+    if (sampler->busy) Throw(env, "ERR_BUSY", "the sampler is in use by another generation");
+
+    auto * job = new GenerationJob();
+    job->ctx_ = ctx;
+    job->lctx_ = lctx;
+    job->sampler_ = sampler;
+    job->req_.seq = info[0].As<Napi::Number>().Int32Value();
+    job->req_.keep = info[1].As<Napi::Number>().Int32Value();
+    Napi::Int32Array input = info[2].As<Napi::Int32Array>();
+    job->req_.input.assign(input.Data(), input.Data() + input.ElementLength());
+    Napi::Object opts = info[4].As<Napi::Object>();
+    job->req_.maxTokens = opts.Get("maxTokens").As<Napi::Number>().Int32Value();
+    job->req_.window = opts.Get("window").As<Napi::Number>().Int32Value();
+    job->req_.special = opts.Get("special").ToBoolean();
+    job->control_ = ControlBlock(info[5].As<Napi::Int32Array>());
+    job->ctxRef_ = Napi::Persistent(info.This().As<Napi::Object>());
+    job->samplerRef_ = Napi::Persistent(info[3].As<Napi::Object>());
+    job->tsfn_ = Tsfn::New(env, info[6].As<Napi::Function>(), "hermes3:generate", 0, 1, job, OnFinalize, (void *) nullptr);
+
+    sampler->busy = true;
+    ctx->active.store(job);
+    GetAddonData(env).generations.insert(job);
+    job->thread_ = std::thread([job]() { job->Run(); });
+    return env.Undefined();
+}
+
+void GenerationJob::CancelAndJoin() {
+    cancelled_.store(true);
+    if (thread_.joinable()) thread_.join();
+}
+
+// Waits while JS is more than `window` tokens behind. Polling is cheap here: it only happens
+// when the consumer is slower than generation, and it keeps abort responsive.
+void GenerationJob::WaitForCredit() {
+    while (!Cancelled() && produced_ - control_.consumed() >= req_.window) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+}
+
+void GenerationJob::Emit(llama_token token) {
+    const llama_vocab * vocab = ctx_->vocab();
+    char buf[256];
+    int32_t n = 0;
+    if (!llama_vocab_is_eog(vocab, token)) n = llama_token_to_piece(vocab, token, buf, sizeof(buf), 0, req_.special);
+    bool schedule = false;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        pendingTokens_.push_back(token);
+        if (n > 0) pendingBytes_.append(buf, n);
+        produced_++;
+        if (!scheduled_) scheduled_ = schedule = true;
+    }
+    if (schedule) tsfn_.NonBlockingCall();
+}
+
+void GenerationJob::Finish(Done done) {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        done_ = std::move(done);
+        finished_ = true;
+        scheduled_ = true;
+    }
+    tsfn_.NonBlockingCall();
+    tsfn_.Release();
+}
+
+bool GenerationJob::DecodeInput(llama_batch & batch, Done & done) {
+    const int32_t n_batch = (int32_t) llama_n_batch(lctx_);
+    const auto & input = req_.input;
+    for (size_t start = 0; start < input.size(); start += n_batch) {
+        if (Cancelled()) {
+            done.finishReason = "abort";
+            return false;
+        }
+        const size_t end = std::min(input.size(), start + (size_t) n_batch);
+        batch.n_tokens = 0;
+        for (size_t i = start; i < end; i++) {
+            const int32_t k = batch.n_tokens++;
+            batch.token[k] = input[i];
+            batch.pos[k] = req_.keep + (llama_pos) i;
+            batch.n_seq_id[k] = 1;
+            batch.seq_id[k][0] = req_.seq;
+            batch.logits[k] = i + 1 == input.size();
+        }
+        const int32_t rc = llama_decode(lctx_, batch);
+        if (rc == 2) {
+            done.finishReason = "abort";
+            return false;
+        }
+        if (rc != 0) {
+            done.errorCode = rc == 1 ? "ERR_CONTEXT_FULL" : "ERR_DECODE";
+            done.errorMessage = rc == 1 ? "the context is full: no KV cache slot for the batch (use a larger nCtx or a shorter prompt)"
+                                        : "llama_decode failed with code " + std::to_string(rc);
+            return false;
+        }
+    }
+    return true;
+}
+
+void GenerationJob::Run() {
+    Done done;
+    llama_memory_t mem = llama_get_memory(lctx_);
+    llama_sampler * chain = sampler_->chain();
+    const llama_vocab * vocab = ctx_->vocab();
+    llama_batch batch = llama_batch_init((int32_t) std::max<uint32_t>(llama_n_batch(lctx_), 1), 0, 1);
+    const double t0 = NowMs();
+
+    if (!llama_memory_seq_rm(mem, req_.seq, req_.keep, -1)) {
+        done.errorCode = "ERR_DECODE";
+        done.errorMessage = "could not remove cached tokens from the sequence";
+    } else if (req_.input.empty()) {
+        done.errorCode = "ERR_INVALID_ARG";
+        done.errorMessage = "nothing to evaluate: the input is empty";
+    } else if (DecodeInput(batch, done)) {
+        done.nPromptTokens = (int32_t) req_.input.size();
+        const double t1 = NowMs();
+        done.promptMs = t1 - t0;
+        llama_pos pos = req_.keep + (llama_pos) req_.input.size();
+        int32_t logits_idx = batch.n_tokens - 1;
+        while (true) {
+            if (done.nGenerated >= req_.maxTokens) {
+                done.finishReason = "length";
+                break;
+            }
+            if (Cancelled()) {
+                done.finishReason = "abort";
+                break;
+            }
+            const llama_token token = llama_sampler_sample(chain, lctx_, logits_idx);
+            done.nGenerated++;
+            Emit(token);
+            if (llama_vocab_is_eog(vocab, token)) {
+                done.finishReason = "stop";
+                break;
+            }
+            if (done.nGenerated >= req_.maxTokens) {
+                done.finishReason = "length";
+                break;
+            }
+            WaitForCredit();
+            if (Cancelled()) {
+                done.finishReason = "abort";
+                break;
+            }
+            batch.n_tokens = 1;
+            batch.token[0] = token;
+            batch.pos[0] = pos++;
+            batch.n_seq_id[0] = 1;
+            batch.seq_id[0][0] = req_.seq;
+            batch.logits[0] = true;
+            logits_idx = 0;
+            const int32_t rc = llama_decode(lctx_, batch);
+            if (rc == 2) {
+                done.finishReason = "abort";
+                break;
+            }
+            if (rc != 0) {
+                done.errorCode = rc == 1 ? "ERR_CONTEXT_FULL" : "ERR_DECODE";
+                done.errorMessage = rc == 1 ? "the context is full after " + std::to_string(done.nGenerated) + " generated tokens (use a larger nCtx)"
+                                            : "llama_decode failed with code " + std::to_string(rc);
+                break;
+            }
+        }
+        done.generateMs = NowMs() - t1;
+    }
+    llama_batch_free(batch);
+    // The KV cache is the truth: an aborted decode may have kept some of its tokens.
+    done.nPast = llama_memory_seq_pos_max(mem, req_.seq) + 1;
+    Finish(std::move(done));
+}
+
+void GenerationJob::OnCall(Napi::Env env, Napi::Function fn, GenerationJob * job, void *) {
+    std::vector<llama_token> tokens;
+    std::string bytes;
+    bool finished;
+    Done done;
+    {
+        std::lock_guard<std::mutex> lock(job->mutex_);
+        tokens.swap(job->pendingTokens_);
+        bytes.swap(job->pendingBytes_);
+        job->scheduled_ = false;
+        finished = job->finished_ && !job->delivered_;
+        if (finished) {
+            job->delivered_ = true;
+            done = job->done_;
+        }
+    }
+    if (env == nullptr) return;
+    if (finished) {
+        // the context and sampler are free for the next generation before JS hears of the end
+        job->ctx_->active.store(nullptr);
+        job->sampler_->busy = false;
+    }
+    if (tokens.empty() && !finished) return;
+    Napi::HandleScope scope(env);
+    Napi::Int32Array t = Napi::Int32Array::New(env, tokens.size());
+    std::copy(tokens.begin(), tokens.end(), t.Data());
+    Napi::Uint8Array b = Napi::Uint8Array::New(env, bytes.size());
+    std::copy(bytes.begin(), bytes.end(), b.Data());
+    Napi::Value doneValue = env.Null();
+    Napi::Value errorValue = env.Undefined();
+    if (finished) {
+        Napi::Object d = Napi::Object::New(env);
+        d.Set("finishReason", done.finishReason.empty() ? Napi::Value(env.Null()) : Napi::String::New(env, done.finishReason));
+        d.Set("nPast", done.nPast);
+        d.Set("nPromptTokens", done.nPromptTokens);
+        d.Set("nGenerated", done.nGenerated);
+        d.Set("promptMs", done.promptMs);
+        d.Set("generateMs", done.generateMs);
+        doneValue = d;
+        if (!done.errorCode.empty()) errorValue = MakeError(env, done.errorCode, done.errorMessage).Value();
+    }
+    try {
+        fn.Call({t, b, doneValue, errorValue});
+    } catch (const Napi::Error & e) {
+        // a throwing consumer must not lose the rest of the stream; report it asynchronously
+        e.ThrowAsJavaScriptException();
+    }
+}
+
+void GenerationJob::OnFinalize(Napi::Env env, void *, GenerationJob * job) {
+    if (job->thread_.joinable()) job->thread_.join();
+    if (job->ctx_->active.load() == job) job->ctx_->active.store(nullptr);
+    job->sampler_->busy = false;
+    job->control_.release();
+    job->ctxRef_.Reset();
+    job->samplerRef_.Reset();
+    if (env != nullptr) GetAddonData(env).generations.erase(job);
+    delete job;
+}
+
+}  // namespace hermes3

@@ -1,0 +1,255 @@
+#include "model.h"
+
+#include "log.h"
+#include "worker.h"
+
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace hermes3 {
+namespace {
+
+struct LoadProgress {
+    Napi::ThreadSafeFunction tsfn;
+    ControlBlock control;
+    int lastPercent = -1;
+};
+
+bool OnProgress(float progress, void * user) {
+    auto * p = static_cast<LoadProgress *>(user);
+    if (p->control.aborted()) return false;
+    const int percent = (int) std::floor(progress * 100.0f);
+    if (p->tsfn && percent != p->lastPercent) {
+        p->lastPercent = percent;
+        p->tsfn.NonBlockingCall([progress](Napi::Env env, Napi::Function fn) {
+            fn.Call({Napi::Number::New(env, progress)});
+        });
+    }
+    return true;
+}
+
+std::string MetaString(const llama_model * model, const char * key) {
+    std::vector<char> buf(256);
+    int32_t n = llama_model_meta_val_str(model, key, buf.data(), buf.size());
+    if (n < 0) return "";
+    if ((size_t) n >= buf.size()) {
+        buf.resize(n + 1);
+        llama_model_meta_val_str(model, key, buf.data(), buf.size());
+    }
+    return std::string(buf.data(), n);
+}
+
+std::vector<llama_token> ReadTokens(const Napi::Value & value) {
+    std::vector<llama_token> tokens;
+    if (value.IsTypedArray()) {
+        auto arr = value.As<Napi::Int32Array>();
+        tokens.assign(arr.Data(), arr.Data() + arr.ElementLength());
+    } else {
+        auto arr = value.As<Napi::Array>();
+        tokens.reserve(arr.Length());
+        for (uint32_t i = 0; i < arr.Length(); i++) tokens.push_back(arr.Get(i).As<Napi::Number>().Int32Value());
+    }
+    return tokens;
+}
+
+}  // namespace
+
+Napi::Function ModelWrap::Define(Napi::Env env) {
+    return DefineClass(env, "Model", {
+        InstanceMethod<&ModelWrap::Info>("info"),
+        InstanceMethod<&ModelWrap::Tokenize>("tokenize"),
+        InstanceMethod<&ModelWrap::Detokenize>("detokenize"),
+        InstanceMethod<&ModelWrap::TokenPieces>("tokenPieces"),
+        InstanceMethod<&ModelWrap::Dispose>("dispose"),
+    });
+}
+
+ModelWrap::ModelWrap(const Napi::CallbackInfo & info) : Napi::ObjectWrap<ModelWrap>(info) {
+    if (info.Length() != 1 || !info[0].IsExternal()) {
+        Throw(info.Env(), "ERR_INVALID_USE", "Model objects are created by loadModel()");
+    }
+    model_ = info[0].As<Napi::External<llama_model>>().Data();
+    vocab_ = llama_model_get_vocab(model_);
+}
+
+ModelWrap::~ModelWrap() {
+    // finalizer backstop: contexts hold a reference to their model, so none is alive here
+    if (model_) llama_model_free(model_);
+}
+
+llama_model * ModelWrap::Require(Napi::Env env) const {
+    if (!model_) Throw(env, "ERR_DISPOSED", "the model has been disposed");
+    return model_;
+}
+
+Napi::Value ModelWrap::Load(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    const std::string path = info[0].As<Napi::String>();
+    Napi::Object opts = info[1].As<Napi::Object>();
+    auto progress = std::make_shared<LoadProgress>();
+    if (info[2].IsFunction()) {
+        progress->tsfn = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "hermes3:progress", 0, 1);
+    }
+    progress->control = ControlBlock(info[3].As<Napi::Int32Array>());
+
+    llama_model_params params = llama_model_default_params();
+    params.n_gpu_layers = opts.Get("nGpuLayers").As<Napi::Number>().Int32Value();
+    const bool mmap = opts.Get("useMmap").ToBoolean();
+    const bool mlock = opts.Get("useMlock").ToBoolean();
+    params.load_mode = mmap ? (mlock ? LLAMA_LOAD_MODE_MMAP_MLOCK : LLAMA_LOAD_MODE_MMAP)
+                            : (mlock ? LLAMA_LOAD_MODE_MLOCK : LLAMA_LOAD_MODE_NONE);
+    params.vocab_only = opts.Get("vocabOnly").ToBoolean();
+    params.check_tensors = opts.Get("checkTensors").ToBoolean();
+    params.progress_callback = OnProgress;
+    params.progress_callback_user_data = progress.get();
+
+    return PromiseWorker<llama_model *>::Run(
+        env, "hermes3:loadModel",
+        [path, params, progress]() {
+            BeginErrorCapture();
+            llama_model * model = llama_model_load_from_file(path.c_str(), params);
+            std::string errors = EndErrorCapture();
+            if (progress->tsfn) progress->tsfn.Release();
+            if (!model) {
+                if (progress->control.aborted()) throw NativeError("ABORT_ERR", "model loading was aborted");
+                throw NativeError("ERR_MODEL_LOAD", errors.empty() ? "llama.cpp could not load the model" : errors);
+            }
+            return model;
+        },
+        [progress](Napi::Env env, llama_model *& model) -> Napi::Value {
+            progress->control.release();
+            Napi::Object obj = GetAddonData(env).modelConstructor.New({Napi::External<llama_model>::New(env, model)});
+            model = nullptr;
+            return obj;
+        },
+        {}, [progress]() { progress->control.release(); });
+}
+
+Napi::Value ModelWrap::Info(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    const llama_model * m = Require(env);
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("architecture", MetaString(m, "general.architecture"));
+    out.Set("name", MetaString(m, "general.name"));
+    char desc[256];
+    llama_model_desc(m, desc, sizeof(desc));
+    out.Set("description", std::string(desc));
+    out.Set("nParams", Napi::Number::New(env, (double) llama_model_n_params(m)));
+    out.Set("sizeBytes", Napi::Number::New(env, (double) llama_model_size(m)));
+    out.Set("nCtxTrain", llama_model_n_ctx_train(m));
+    out.Set("nEmbd", llama_model_n_embd(m));
+    const int32_t n_layer = llama_model_n_layer(m);
+    out.Set("nLayer", n_layer);
+    // per-layer queries abort inside llama.cpp on a vocabulary-only model (no layers)
+    out.Set("nHead", n_layer > 0 ? llama_model_n_head(m) : 0);
+    out.Set("nHeadKv", n_layer > 0 ? llama_model_n_head_kv(m) : 0);
+    out.Set("nVocab", llama_vocab_n_tokens(vocab_));
+    out.Set("fileType", std::string(llama_ftype_name(llama_model_ftype(m))));
+    const char * tmpl = llama_model_chat_template(m, nullptr);
+    out.Set("chatTemplate", tmpl ? Napi::Value(Napi::String::New(env, tmpl)) : env.Null());
+
+    Napi::Object tokens = Napi::Object::New(env);
+    tokens.Set("bos", llama_vocab_bos(vocab_));
+    tokens.Set("eos", llama_vocab_eos(vocab_));
+    tokens.Set("eot", llama_vocab_eot(vocab_));
+    tokens.Set("addBos", llama_vocab_get_add_bos(vocab_));
+    tokens.Set("addEos", llama_vocab_get_add_eos(vocab_));
+    Napi::Array eog = Napi::Array::New(env);
+    const int32_t n_vocab = llama_vocab_n_tokens(vocab_);
+    for (llama_token t = 0; t < n_vocab; t++) {
+        if (llama_vocab_is_eog(vocab_, t)) eog.Set(eog.Length(), t);
+    }
+    tokens.Set("eog", eog);
+    out.Set("specialTokens", tokens);
+
+    Napi::Object meta = Napi::Object::New(env);
+    const int32_t n_meta = llama_model_meta_count(m);
+    std::vector<char> key(256), val(1024);
+    for (int32_t i = 0; i < n_meta; i++) {
+        int32_t kn = llama_model_meta_key_by_index(m, i, key.data(), key.size());
+        if (kn < 0) continue;
+        if ((size_t) kn >= key.size()) { key.resize(kn + 1); llama_model_meta_key_by_index(m, i, key.data(), key.size()); }
+        int32_t vn = llama_model_meta_val_str_by_index(m, i, val.data(), val.size());
+        if (vn < 0) continue;
+        if ((size_t) vn >= val.size()) { val.resize(vn + 1); llama_model_meta_val_str_by_index(m, i, val.data(), val.size()); }
+        meta.Set(std::string(key.data(), kn), std::string(val.data(), vn));
+    }
+    out.Set("metadata", meta);
+    return out;
+}
+
+// tokenize(text, addSpecial, parseSpecial) -> Int32Array
+Napi::Value ModelWrap::Tokenize(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    Require(env);
+    const std::string text = info[0].As<Napi::String>();
+    const bool add_special = info[1].ToBoolean();
+    const bool parse_special = info[2].ToBoolean();
+    if (text.size() > (size_t) INT32_MAX) Throw(env, "ERR_INVALID_ARG", "text is too long to tokenize");
+    std::vector<llama_token> tokens(text.size() + 2);
+    int32_t n = llama_tokenize(vocab_, text.data(), (int32_t) text.size(), tokens.data(), (int32_t) tokens.size(), add_special, parse_special);
+    if (n < 0) {
+        if (n == INT32_MIN) Throw(env, "ERR_INVALID_ARG", "tokenization overflowed");
+        tokens.resize(-n);
+        n = llama_tokenize(vocab_, text.data(), (int32_t) text.size(), tokens.data(), (int32_t) tokens.size(), add_special, parse_special);
+    }
+    Napi::Int32Array out = Napi::Int32Array::New(env, n);
+    std::copy(tokens.begin(), tokens.begin() + n, out.Data());
+    return out;
+}
+
+// detokenize(tokens, removeSpecial, unparseSpecial) -> string
+Napi::Value ModelWrap::Detokenize(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    Require(env);
+    std::vector<llama_token> tokens = ReadTokens(info[0]);
+    const int32_t n_vocab = llama_vocab_n_tokens(vocab_);
+    for (llama_token t : tokens) {
+        if (t < 0 || t >= n_vocab) Throw(env, "ERR_INVALID_ARG", "token id " + std::to_string(t) + " is outside the vocabulary (0.." + std::to_string(n_vocab - 1) + ")");
+    }
+    const bool remove_special = info[1].ToBoolean();
+    const bool unparse_special = info[2].ToBoolean();
+    std::string text(tokens.size() * 8 + 16, '\0');
+    int32_t n = llama_detokenize(vocab_, tokens.data(), (int32_t) tokens.size(), text.data(), (int32_t) text.size(), remove_special, unparse_special);
+    if (n < 0) {
+        text.resize(-n);
+        n = llama_detokenize(vocab_, tokens.data(), (int32_t) tokens.size(), text.data(), (int32_t) text.size(), remove_special, unparse_special);
+    }
+    text.resize(n);
+    return Napi::String::New(env, text);
+}
+
+// tokenPieces(tokens, special) -> Uint8Array: the raw bytes of the tokens' pieces, concatenated
+// (pieces may hold partial UTF-8 characters; the caller decodes with a streaming decoder).
+Napi::Value ModelWrap::TokenPieces(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    Require(env);
+    std::vector<llama_token> tokens = ReadTokens(info[0]);
+    const bool special = info[1].ToBoolean();
+    const int32_t n_vocab = llama_vocab_n_tokens(vocab_);
+    std::string bytes;
+    char buf[256];
+    for (llama_token t : tokens) {
+        if (t < 0 || t >= n_vocab) Throw(env, "ERR_INVALID_ARG", "token id " + std::to_string(t) + " is outside the vocabulary");
+        int32_t n = llama_token_to_piece(vocab_, t, buf, sizeof(buf), 0, special);
+        if (n > 0) bytes.append(buf, n);
+    }
+    Napi::Uint8Array out = Napi::Uint8Array::New(env, bytes.size());
+    std::copy(bytes.begin(), bytes.end(), out.Data());
+    return out;
+}
+
+Napi::Value ModelWrap::Dispose(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    if (contexts_ > 0) Throw(env, "ERR_BUSY", "the model still has live contexts; dispose them first");
+    if (model_) {
+        llama_model_free(model_);
+        model_ = nullptr;
+        vocab_ = nullptr;
+    }
+    return env.Undefined();
+}
+
+}  // namespace hermes3

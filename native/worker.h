@@ -1,0 +1,76 @@
+// One generic promise-returning worker: run a lambda on the libuv pool, resolve with a
+// conversion run on the main thread, reject with a coded error.
+#pragma once
+
+#include "common.h"
+
+#include <functional>
+#include <optional>
+#include <vector>
+
+namespace hermes3 {
+
+template <typename T>
+class PromiseWorker : public Napi::AsyncWorker {
+  public:
+    using Execute_ = std::function<T()>;
+    using Resolve_ = std::function<Napi::Value(Napi::Env, T &)>;
+    using Finally_ = std::function<void()>;
+
+    // keepAlive: JS objects that must outlive the work (the model a context uses, ...).
+    // finally: runs on the main thread before the promise settles, success or not.
+    static Napi::Promise Run(Napi::Env env, const char * name, Execute_ execute, Resolve_ resolve,
+                             std::vector<Napi::Object> keepAlive = {}, Finally_ finally = nullptr) {
+        auto * worker = new PromiseWorker(env, name, std::move(execute), std::move(resolve), std::move(finally));
+        for (auto & obj : keepAlive) worker->keepAlive_.push_back(Napi::Persistent(obj));
+        Napi::Promise promise = worker->deferred_.Promise();
+        worker->Queue();
+        return promise;
+    }
+
+  protected:
+    void Execute() override {
+        try {
+            result_.emplace(execute_());
+        } catch (const NativeError & e) {
+            code_ = e.code;
+            SetError(e.what());
+        } catch (const std::exception & e) {
+            code_ = "ERR_NATIVE";
+            SetError(e.what());
+        }
+    }
+
+    void OnOK() override {
+        Napi::Env env = Env();
+        Napi::HandleScope scope(env);
+        if (finally_) finally_();
+        try {
+            deferred_.Resolve(resolve_(env, *result_));
+        } catch (const Napi::Error & e) {
+            deferred_.Reject(e.Value());
+        }
+    }
+
+    void OnError(const Napi::Error & error) override {
+        Napi::Env env = Env();
+        Napi::HandleScope scope(env);
+        if (finally_) finally_();
+        deferred_.Reject(MakeError(env, code_, error.Message()).Value());
+    }
+
+  private:
+    PromiseWorker(Napi::Env env, const char * name, Execute_ execute, Resolve_ resolve, Finally_ finally)
+        : Napi::AsyncWorker(env, name), deferred_(Napi::Promise::Deferred::New(env)),
+          execute_(std::move(execute)), resolve_(std::move(resolve)), finally_(std::move(finally)) {}
+
+    Napi::Promise::Deferred deferred_;
+    Execute_ execute_;
+    Resolve_ resolve_;
+    Finally_ finally_;
+    std::optional<T> result_;
+    std::string code_ = "ERR_NATIVE";
+    std::vector<Napi::ObjectReference> keepAlive_;
+};
+
+}  // namespace hermes3

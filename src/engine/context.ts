@@ -1,0 +1,109 @@
+import { BusyError, DisposedError, fromNative } from '../errors.js';
+import { getAddon, type NativeContext } from '../native/index.js';
+import type { Model } from './model.js';
+import { KV_CACHE_TYPES, type contextSchema } from './options.js';
+import { Sequence } from './sequence.js';
+import { physicalCores } from './threads.js';
+import type { z } from 'zod';
+
+type ParsedContextOptions = z.output<typeof contextSchema> & { nCtx: number };
+
+/** A llama.cpp context: the KV cache for up to nSeqMax sequences, and its compute buffers. */
+export class Context {
+  readonly nCtx: number;
+  readonly nSeqMax: number;
+  readonly threads: number;
+  private readonly sequences = new Map<number, Sequence>();
+  private queue: Promise<void> = Promise.resolve();
+  private disposed = false;
+  private disposing: Promise<void> | undefined;
+
+  private constructor(
+    readonly model: Model,
+    /** @internal */ readonly native: NativeContext,
+    private readonly onDispose: (c: Context) => void,
+  ) {
+    const stats = native.stats();
+    this.nCtx = stats.nCtx;
+    this.nSeqMax = stats.nSeqMax;
+    this.threads = stats.threads;
+  }
+
+  /** @internal */
+  static async create(model: Model, opts: ParsedContextOptions, onDispose: (c: Context) => void): Promise<Context> {
+    const threads = opts.threads ?? physicalCores();
+    const nBatch = Math.min(opts.nBatch, opts.nCtx);
+    try {
+      const native = await getAddon().createContext(model.native, {
+        nCtx: opts.nCtx,
+        nBatch,
+        nUbatch: Math.min(opts.nUbatch ?? nBatch, nBatch),
+        nSeqMax: opts.nSeqMax,
+        threads,
+        threadsBatch: opts.threadsBatch ?? threads,
+        flashAttention: opts.flashAttention === 'auto' ? -1 : opts.flashAttention ? 1 : 0,
+        typeK: KV_CACHE_TYPES[opts.kvCacheType],
+        typeV: KV_CACHE_TYPES[opts.kvCacheTypeV ?? opts.kvCacheType],
+        kvUnified: opts.kvUnified,
+      });
+      return new Context(model, native, onDispose);
+    } catch (err) {
+      throw fromNative(err, 'cannot create the context');
+    }
+  }
+
+  /** Context length available to one sequence. */
+  get nCtxPerSequence(): number {
+    return this.native.stats().nCtxSeq;
+  }
+
+  /** Takes a free sequence slot of this context. */
+  sequence(): Sequence {
+    this.assertLive();
+    for (let id = 0; id < this.nSeqMax; id++) {
+      if (!this.sequences.has(id)) {
+        const seq = new Sequence(this, id, () => this.sequences.delete(id));
+        this.sequences.set(id, seq);
+        return seq;
+      }
+    }
+    throw new BusyError(
+      `all ${this.nSeqMax} sequences of this context are in use; dispose one, or create the context with a larger nSeqMax`,
+    );
+  }
+
+  /** @internal Waits for the context's turn: native calls on one context run one at a time. */
+  async acquire(): Promise<() => void> {
+    const previous = this.queue;
+    let release!: () => void;
+    this.queue = new Promise<void>((r) => (release = r));
+    await previous;
+    return release;
+  }
+
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+
+  /** Aborts running generations, waits for them, then frees the KV cache. Safe to call twice. */
+  dispose(): Promise<void> {
+    this.disposing ??= (async () => {
+      this.disposed = true;
+      await Promise.all([...this.sequences.values()].map((s) => s.dispose()));
+      await this.queue;
+      this.native.dispose();
+      this.onDispose(this);
+    })();
+    return this.disposing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
+  }
+
+  /** @internal */
+  assertLive(): void {
+    if (this.disposed) throw new DisposedError('the context has been disposed');
+    if (this.model.isDisposed) throw new DisposedError('the model of this context has been disposed');
+  }
+}

@@ -1,0 +1,123 @@
+import { readGgufHeader } from '../gguf/reader.js';
+import { AbortError, DisposedError, OptionsError, fromNative } from '../errors.js';
+import { getAddon, type NativeModel, type NativeModelInfo } from '../native/index.js';
+import { Context } from './context.js';
+import { contextSchema, loadModelSchema, type ContextOptions, type LoadModelOptions, type Logger } from './options.js';
+import { parseOptions } from './validate.js';
+
+export type ModelInfo = NativeModelInfo;
+
+const LOG_LEVEL_IDS = { debug: 1, info: 2, warn: 3, error: 4 } as const;
+
+/** Routes llama.cpp's log lines to `logger` (process-wide), or silences them with null. */
+export function setLogger(logger: Logger | null, level: keyof typeof LOG_LEVEL_IDS = 'warn'): void {
+  getAddon().setLogger(logger ? (lvl, line) => logger(lvl as never, line) : null, LOG_LEVEL_IDS[level]);
+}
+
+/**
+ * Loads a GGUF model off the main thread. The file's header is checked first, so a missing,
+ * truncated or foreign file fails fast with GgufFormatError.
+ */
+export async function loadModel(options: LoadModelOptions): Promise<Model> {
+  const opts = parseOptions(loadModelSchema, options, 'loadModel');
+  if (opts.signal?.aborted) throw new AbortError('model loading was aborted before it started');
+  const header = await readGgufHeader(opts.modelPath);
+  const arch = header.metadata.get('general.architecture')?.value;
+  if (typeof arch !== 'string') {
+    throw new OptionsError(`${opts.modelPath} has no general.architecture key: it is not a model file llama.cpp can load`);
+  }
+  const addon = getAddon();
+  if (opts.logger) setLogger(opts.logger, opts.logLevel);
+  const control = new Int32Array(2);
+  const onAbort = () => Atomics.store(control, 0, 1);
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const native = await addon.loadModel(
+      opts.modelPath,
+      {
+        nGpuLayers: opts.nGpuLayers === 'max' ? -1 : opts.nGpuLayers,
+        useMmap: opts.useMmap,
+        useMlock: opts.useMlock,
+        vocabOnly: opts.vocabOnly,
+        checkTensors: opts.checkTensors,
+      },
+      opts.onProgress ?? null,
+      control,
+    );
+    return new Model(native, opts.modelPath, opts.nCtx);
+  } catch (err) {
+    throw fromNative(err, `cannot load ${opts.modelPath}`);
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** A loaded model: its metadata, its vocabulary, and the contexts created over it. */
+export class Model {
+  /** Architecture, sizes, training context, chat template, special tokens and raw metadata. */
+  readonly info: ModelInfo;
+  readonly path: string;
+  private readonly contexts = new Set<Context>();
+  private disposed = false;
+  private disposing: Promise<void> | undefined;
+
+  /** @internal */
+  constructor(
+    /** @internal */ readonly native: NativeModel,
+    path: string,
+    private readonly defaultNCtx: number | undefined,
+  ) {
+    this.path = path;
+    this.info = native.info();
+  }
+
+  /** Token ids of `text`. `special` parses special-token text such as <|im_start|>; `addBos` prepends BOS when the model asks for it. */
+  tokenize(text: string, options: { special?: boolean; addBos?: boolean } = {}): number[] {
+    this.assertLive();
+    if (typeof text !== 'string') throw new OptionsError(`Invalid argument text for tokenize: expected a string, received ${typeof text}`);
+    return Array.from(this.native.tokenize(text, options.addBos ?? false, options.special ?? false));
+  }
+
+  /** Text of `tokens`. `special` renders control tokens as their text. */
+  detokenize(tokens: ArrayLike<number>, options: { special?: boolean } = {}): string {
+    this.assertLive();
+    try {
+      return this.native.detokenize(Int32Array.from(tokens), false, options.special ?? false);
+    } catch (err) {
+      throw fromNative(err);
+    }
+  }
+
+  /** Creates a context (KV cache and compute buffers) over this model. */
+  async createContext(options: ContextOptions = {}): Promise<Context> {
+    this.assertLive();
+    if (this.info.nLayer === 0) throw new OptionsError('this model was loaded with vocabOnly: true and cannot create contexts');
+    const opts = parseOptions(contextSchema, options, 'createContext');
+    const nCtx = opts.nCtx ?? this.defaultNCtx ?? Math.min(this.info.nCtxTrain || 4096, 4096);
+    const ctx = await Context.create(this, { ...opts, nCtx }, (c) => this.contexts.delete(c));
+    this.contexts.add(ctx);
+    return ctx;
+  }
+
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+
+  /** Disposes every context (aborting their generations) and frees the weights. Safe to call twice. */
+  dispose(): Promise<void> {
+    this.disposing ??= (async () => {
+      this.disposed = true;
+      await Promise.all([...this.contexts].map((c) => c.dispose()));
+      this.native.dispose();
+    })();
+    return this.disposing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
+  }
+
+  private assertLive(): void {
+    if (this.disposed) throw new DisposedError('the model has been disposed');
+  }
+}

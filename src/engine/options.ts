@@ -1,0 +1,107 @@
+/**
+ * Schemas and defaults for loading models, creating contexts and generating. Defaults live here
+ * and nowhere else.
+ */
+import { z } from 'zod';
+import { abortSignal, bool, int, num } from './validate.js';
+
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export type Logger = (level: LogLevel, message: string) => void;
+
+export const loadModelSchema = z.strictObject({
+  modelPath: z.string({ error: 'expected the path of a GGUF file' }).min(1, { error: 'expected the path of a GGUF file' }),
+  /** layers to offload to the GPU; 'max' offloads all; 0 keeps everything on the CPU */
+  nGpuLayers: z.union([int(0, 100000), z.literal('max')], { error: "expected an integer >= 0 or 'max'" }).default(0),
+  /** default context length for createContext() */
+  nCtx: int(16, 1 << 24).optional(),
+  useMmap: bool().default(true),
+  useMlock: bool().default(false),
+  /** load the vocabulary only (tokenize/detokenize, no contexts) */
+  vocabOnly: bool().default(false),
+  checkTensors: bool().default(false),
+  onProgress: z.custom<(progress: number) => void>((v) => typeof v === 'function', { error: 'expected a function' }).optional(),
+  signal: abortSignal().optional(),
+  logger: z.custom<Logger>((v) => typeof v === 'function', { error: 'expected a function (level, message) => void' }).optional(),
+  logLevel: z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }).default('warn'),
+});
+export type LoadModelOptions = z.input<typeof loadModelSchema>;
+
+/** KV cache element types and their ggml type ids. */
+export const KV_CACHE_TYPES = { f32: 0, f16: 1, bf16: 30, q8_0: 8, q4_0: 2, q4_1: 3, q5_0: 6, q5_1: 7, iq4_nl: 20 } as const;
+export type KvCacheType = keyof typeof KV_CACHE_TYPES;
+const kvType = () =>
+  z.enum(Object.keys(KV_CACHE_TYPES) as [KvCacheType, ...KvCacheType[]], {
+    error: `expected one of ${Object.keys(KV_CACHE_TYPES).join(', ')}`,
+  });
+
+export const contextSchema = z.strictObject({
+  /** context length in tokens, shared by all sequences (default: the model's nCtx option, else min(training context, 4096)) */
+  nCtx: int(16, 1 << 24).optional(),
+  /** most tokens submitted to one decode call */
+  nBatch: int(1, 1 << 20).default(512),
+  /** physical batch size (default: nBatch) */
+  nUbatch: int(1, 1 << 20).optional(),
+  /** sequences that can be held at once */
+  nSeqMax: int(1, 256).default(1),
+  /** threads for generation (default: physical cores) */
+  threads: int(1, 1024).optional(),
+  /** threads for prompt processing (default: threads) */
+  threadsBatch: int(1, 1024).optional(),
+  flashAttention: z.union([bool(), z.literal('auto')], { error: "expected true, false or 'auto'" }).default('auto'),
+  kvCacheType: kvType().default('f16'),
+  /** V cache type (default: kvCacheType) */
+  kvCacheTypeV: kvType().optional(),
+  kvUnified: bool().default(true),
+});
+export type ContextOptions = z.input<typeof contextSchema>;
+
+export const samplingSchema = {
+  /** 0 picks the most likely token (greedy) */
+  temperature: num(0, 100).default(0.8),
+  topK: int(0, 1 << 20).default(40),
+  topP: num(0, 1).default(0.95),
+  minP: num(0, 1).default(0.05),
+  typicalP: num(0, 1).default(1),
+  repeatPenalty: num(0, 100).default(1),
+  frequencyPenalty: num(-100, 100).default(0),
+  presencePenalty: num(-100, 100).default(0),
+  /** tokens the penalties look back over (-1: the whole context) */
+  penaltyLastN: int(-1, 1 << 24).default(64),
+  seed: int(0, 0xffffffff).optional(),
+  mirostat: z.union([z.literal(0), z.literal(1), z.literal(2)], { error: 'expected 0, 1 or 2' }).default(0),
+  mirostatTau: num(0, 100).default(5),
+  mirostatEta: num(0, 1).default(0.1),
+  /** token id -> bias added to its logit (-Infinity bans it) */
+  logitBias: z.record(z.string().regex(/^\d+$/, { error: 'expected token ids as keys' }), z.number({ error: 'expected a number' })).optional(),
+  dryMultiplier: num(0, 100).default(0),
+  dryBase: num(1, 100).default(1.75),
+  dryAllowedLength: int(0, 1 << 16).default(2),
+  dryPenaltyLastN: int(-1, 1 << 24).default(-1),
+  xtcProbability: num(0, 1).default(0),
+  xtcThreshold: num(0, 1).default(0.1),
+  /** a GBNF grammar that constrains the output */
+  grammar: z.string({ error: 'expected a GBNF grammar string' }).min(1).optional(),
+  grammarRoot: z.string().default('root'),
+};
+
+export const generateSchema = z.strictObject({
+  ...samplingSchema,
+  maxTokens: int(0, 1 << 24).default(256),
+  /** strings that end the generation; they are not part of the output */
+  stop: z.array(z.string().min(1, { error: 'expected non-empty stop strings' }), { error: 'expected an array of strings' }).default([]),
+  signal: abortSignal().optional(),
+  /** parse special-token text (e.g. <|im_start|>) in a string prompt */
+  parseSpecial: bool().default(true),
+  /** render control tokens in the output text */
+  renderSpecial: bool().default(false),
+  /** tokens the native loop may run ahead of the consumer */
+  bufferTokens: int(1, 1 << 16).default(256),
+});
+export type GenerateOptions = z.input<typeof generateSchema>;
+export type ParsedGenerateOptions = z.output<typeof generateSchema>;
+
+/** A default seed when none is given: random, so sampled output differs between runs. */
+export function resolveSeed(seed: number | undefined): number {
+  return seed ?? Math.floor(Math.random() * 0xffffffff);
+}

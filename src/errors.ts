@@ -1,0 +1,105 @@
+/**
+ * Every error the package raises is a Hermes3Error with a stable `code`. Messages say what was
+ * expected, what was received and what to do.
+ */
+export class Hermes3Error extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** An option or argument failed validation. */
+export class OptionsError extends Hermes3Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_OPTIONS', message, options);
+  }
+}
+
+/** A GGUF file is truncated, corrupt or not a GGUF file at all. */
+export class GgufFormatError extends Hermes3Error {
+  readonly path?: string;
+  readonly offset?: number;
+  constructor(message: string, details: { path?: string; offset?: number } = {}) {
+    super('ERR_GGUF_FORMAT', message);
+    this.path = details.path;
+    this.offset = details.offset;
+  }
+}
+
+/** llama.cpp could not load a model file. */
+export class ModelLoadError extends Hermes3Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_MODEL_LOAD', message, options);
+  }
+}
+
+/** The requested model, context or offload does not fit in the memory available. */
+export class InsufficientMemoryError extends Hermes3Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_INSUFFICIENT_MEMORY', message, options);
+  }
+}
+
+/** The context has no room left for the tokens of a request. */
+export class ContextOverflowError extends Hermes3Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_CONTEXT_OVERFLOW', message, options);
+  }
+}
+
+/** An operation was cancelled through an AbortSignal. */
+export class AbortError extends Hermes3Error {
+  constructor(message = 'the operation was aborted', options?: { cause?: unknown }) {
+    super('ABORT_ERR', message, options);
+  }
+}
+
+/** A model, context or sequence was used after dispose(). */
+export class DisposedError extends Hermes3Error {
+  constructor(message: string) {
+    super('ERR_DISPOSED', message);
+  }
+}
+
+/** The object is already running an operation that cannot run concurrently. */
+export class BusyError extends Hermes3Error {
+  constructor(message: string) {
+    super('ERR_BUSY', message);
+  }
+}
+
+/** The native addon could not be loaded, or failed in a way with no more specific class. */
+export class NativeError extends Hermes3Error {
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/** Maps an error thrown by the native addon (an Error with a string `code`) to a typed class. */
+export function fromNative(err: unknown, context?: string): Hermes3Error {
+  if (err instanceof Hermes3Error) return err;
+  const e = err as { code?: unknown; message?: unknown };
+  const code = typeof e?.code === 'string' ? e.code : 'ERR_NATIVE';
+  const raw = typeof e?.message === 'string' ? e.message : String(err);
+  const message = context ? `${context}: ${raw}` : raw;
+  switch (code) {
+    case 'ERR_MODEL_LOAD':
+      return new ModelLoadError(message, { cause: err });
+    case 'ERR_CONTEXT_FULL':
+      return new ContextOverflowError(message, { cause: err });
+    case 'ABORT_ERR':
+      return new AbortError(message, { cause: err });
+    case 'ERR_DISPOSED':
+      return new DisposedError(message);
+    case 'ERR_BUSY':
+      return new BusyError(message);
+    case 'ERR_INVALID_ARG':
+    case 'ERR_INVALID_GRAMMAR':
+      return new OptionsError(message, { cause: err });
+    default:
+      return new NativeError(code, message, { cause: err });
+  }
+}

@@ -1,0 +1,224 @@
+/**
+ * GGUF header reader: metadata and tensor table, bounds-checked everywhere. A truncated or
+ * corrupt file raises GgufFormatError naming the byte offset, never a crash or a hang.
+ */
+import { open } from 'node:fs/promises';
+import { GgufFormatError } from '../errors.js';
+import {
+  GGML_TYPE_NAMES,
+  GGML_TYPES,
+  GGUF_DEFAULT_ALIGNMENT,
+  GGUF_MAGIC,
+  GgufValueType,
+  type GgufScalar,
+  type GgufTypedValue,
+  type GgufValue,
+} from './types.js';
+
+export interface GgufTensorInfo {
+  name: string;
+  dims: number[];
+  type: number;
+  typeName: string;
+  /** offset from the start of the data section */
+  offset: number;
+  nElements: number;
+  sizeBytes: number;
+}
+
+export interface GgufHeader {
+  version: number;
+  metadata: Map<string, GgufTypedValue>;
+  tensors: GgufTensorInfo[];
+  alignment: number;
+  /** absolute file offset of the tensor data section */
+  dataOffset: number;
+}
+
+// Sanity limits: far above any real model, low enough that a corrupt count cannot hang us.
+const MAX_STRING = 64 * 1024 * 1024;
+const MAX_ARRAY = 64 * 1024 * 1024;
+const MAX_COUNT = 1 << 24;
+const MAX_DIMS = 8;
+
+class NeedMore extends Error {}
+
+class Cursor {
+  pos = 0;
+  constructor(
+    private readonly buf: Buffer,
+    private readonly complete: boolean,
+    private readonly path: string | undefined,
+  ) {}
+
+  fail(what: string): never {
+    throw new GgufFormatError(`${this.path ?? 'GGUF data'}: ${what} at byte ${this.pos}`, { path: this.path, offset: this.pos });
+  }
+
+  need(n: number, what: string): void {
+    if (this.pos + n <= this.buf.length) return;
+    if (!this.complete) throw new NeedMore();
+    this.fail(`file ends while reading ${what} (needs ${n} bytes, ${this.buf.length - this.pos} left; the file is truncated)`);
+  }
+
+  u8(what: string) { this.need(1, what); return this.buf.readUInt8(this.pos++); }
+  i8(what: string) { this.need(1, what); return this.buf.readInt8(this.pos++); }
+  u16(what: string) { this.need(2, what); const v = this.buf.readUInt16LE(this.pos); this.pos += 2; return v; }
+  i16(what: string) { this.need(2, what); const v = this.buf.readInt16LE(this.pos); this.pos += 2; return v; }
+  u32(what: string) { this.need(4, what); const v = this.buf.readUInt32LE(this.pos); this.pos += 4; return v; }
+  i32(what: string) { this.need(4, what); const v = this.buf.readInt32LE(this.pos); this.pos += 4; return v; }
+  f32(what: string) { this.need(4, what); const v = this.buf.readFloatLE(this.pos); this.pos += 4; return v; }
+  f64(what: string) { this.need(8, what); const v = this.buf.readDoubleLE(this.pos); this.pos += 8; return v; }
+  i64(what: string) { this.need(8, what); const v = this.buf.readBigInt64LE(this.pos); this.pos += 8; return v; }
+  u64(what: string): bigint { this.need(8, what); const v = this.buf.readBigUInt64LE(this.pos); this.pos += 8; return v; }
+
+  /** a u64 that must be a safe count no larger than `max` */
+  count(what: string, max: number): number {
+    const start = this.pos;
+    const v = this.u64(what);
+    if (v > BigInt(max)) {
+      this.pos = start;
+      this.fail(`${what} is ${v}, more than the limit of ${max} (corrupt file?)`);
+    }
+    return Number(v);
+  }
+
+  str(what: string): string {
+    const n = this.count(`length of ${what}`, MAX_STRING);
+    this.need(n, what);
+    const s = this.buf.toString('utf8', this.pos, this.pos + n);
+    this.pos += n;
+    return s;
+  }
+}
+
+function readScalar(c: Cursor, type: GgufValueType, what: string): GgufScalar {
+  switch (type) {
+    case GgufValueType.UINT8: return c.u8(what);
+    case GgufValueType.INT8: return c.i8(what);
+    case GgufValueType.UINT16: return c.u16(what);
+    case GgufValueType.INT16: return c.i16(what);
+    case GgufValueType.UINT32: return c.u32(what);
+    case GgufValueType.INT32: return c.i32(what);
+    case GgufValueType.FLOAT32: return c.f32(what);
+    case GgufValueType.BOOL: {
+      const v = c.u8(what);
+      if (v > 1) { c.pos--; c.fail(`${what} is a bool with value ${v}`); }
+      return v === 1;
+    }
+    case GgufValueType.STRING: return c.str(what);
+    case GgufValueType.UINT64: {
+      const v = c.u64(what);
+      return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+    }
+    case GgufValueType.INT64: {
+      const v = c.i64(what);
+      return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v;
+    }
+    case GgufValueType.FLOAT64: return c.f64(what);
+    default:
+      c.pos -= 4;
+      return c.fail(`${what} has unknown value type ${type}`);
+  }
+}
+
+function readValue(c: Cursor, type: GgufValueType, key: string): GgufValue {
+  if (type !== GgufValueType.ARRAY) return readScalar(c, type, `value of ${key}`);
+  const elemType = c.u32(`array type of ${key}`) as GgufValueType;
+  if (elemType === GgufValueType.ARRAY) { c.pos -= 4; c.fail(`${key} is a nested array, which GGUF readers here do not support`); }
+  const n = c.count(`array length of ${key}`, MAX_ARRAY);
+  const values: GgufScalar[] = new Array(n);
+  for (let i = 0; i < n; i++) values[i] = readScalar(c, elemType, `element ${i} of ${key}`);
+  return { type: elemType, values };
+}
+
+function parse(buf: Buffer, complete: boolean, path: string | undefined, fileSize: number): GgufHeader {
+  const c = new Cursor(buf, complete, path);
+  const magic = c.u32('magic');
+  if (magic !== GGUF_MAGIC) {
+    c.pos = 0;
+    c.fail(`not a GGUF file (magic is 0x${magic.toString(16).padStart(8, '0')}, expected "GGUF")`);
+  }
+  const version = c.u32('version');
+  if (version < 2 || version > 3) { c.pos -= 4; c.fail(`unsupported GGUF version ${version} (supported: 2, 3)`); }
+  const nTensors = c.count('tensor count', MAX_COUNT);
+  const nKv = c.count('metadata count', MAX_COUNT);
+  const metadata = new Map<string, GgufTypedValue>();
+  for (let i = 0; i < nKv; i++) {
+    const key = c.str(`metadata key ${i}`);
+    const type = c.u32(`type of ${key}`) as GgufValueType;
+    metadata.set(key, { type, value: readValue(c, type, key) });
+  }
+  const alignEntry = metadata.get('general.alignment')?.value;
+  const alignment = typeof alignEntry === 'number' && alignEntry > 0 && (alignEntry & (alignEntry - 1)) === 0 ? alignEntry : GGUF_DEFAULT_ALIGNMENT;
+  const tensors: GgufTensorInfo[] = [];
+  for (let i = 0; i < nTensors; i++) {
+    const name = c.str(`tensor ${i} name`);
+    const nDims = c.u32(`dims of ${name}`);
+    if (nDims < 1 || nDims > MAX_DIMS) { c.pos -= 4; c.fail(`tensor ${name} has ${nDims} dimensions`); }
+    const dims: number[] = [];
+    for (let d = 0; d < nDims; d++) dims.push(c.count(`dimension ${d} of ${name}`, Number.MAX_SAFE_INTEGER));
+    const type = c.u32(`type of ${name}`);
+    const typeName = GGML_TYPE_NAMES[type] ?? `type${type}`;
+    const offset = c.count(`offset of ${name}`, Number.MAX_SAFE_INTEGER);
+    const nElements = dims.reduce((a, b) => a * b, 1);
+    const t = Object.values(GGML_TYPES).find((x) => x.id === type);
+    const sizeBytes = t ? (nElements / t.blockSize) * t.typeSize : NaN;
+    tensors.push({ name, dims, type, typeName, offset, nElements, sizeBytes });
+  }
+  const dataOffset = Math.ceil(c.pos / alignment) * alignment;
+  if (complete || fileSize >= 0) {
+    for (const t of tensors) {
+      if (Number.isFinite(t.sizeBytes) && dataOffset + t.offset + t.sizeBytes > fileSize) {
+        throw new GgufFormatError(
+          `${path ?? 'GGUF data'}: tensor ${t.name} needs bytes ${dataOffset + t.offset}..${dataOffset + t.offset + t.sizeBytes} but the file has ${fileSize} bytes (truncated)`,
+          { path, offset: fileSize },
+        );
+      }
+    }
+  }
+  return { version, metadata, tensors, alignment, dataOffset };
+}
+
+/** Parses a GGUF header held in memory (the whole file). */
+export function parseGguf(buf: Buffer, path?: string): GgufHeader {
+  return parse(buf, true, path, buf.length);
+}
+
+/** Reads a GGUF file's header and tensor table, reading only as much of the file as needed. */
+export async function readGgufHeader(path: string): Promise<GgufHeader> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new GgufFormatError(
+      e.code === 'ENOENT' ? `model file not found: ${path}` : `cannot open ${path}: ${e.message}`,
+      { path },
+    );
+  }
+  try {
+    const { size } = await fh.stat();
+    let want = Math.min(size, 8 * 1024 * 1024);
+    for (;;) {
+      const buf = Buffer.alloc(want);
+      const { bytesRead } = await fh.read(buf, 0, want, 0);
+      const complete = bytesRead >= size;
+      try {
+        return parse(buf.subarray(0, bytesRead), complete, path, size);
+      } catch (err) {
+        if (!(err instanceof NeedMore)) throw err;
+        want = Math.min(size, want * 4);
+      }
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/** A metadata value as a plain JS value (arrays become their element lists). */
+export function metaValue(header: GgufHeader, key: string): GgufValue | GgufScalar[] | undefined {
+  const v = header.metadata.get(key)?.value;
+  if (v !== undefined && typeof v === 'object' && 'values' in v) return v.values;
+  return v;
+}

@@ -1,0 +1,35 @@
+/**
+ * hermes3-native: run Hermes 3 (Llama 3.1) GGUF models inside Node.js.
+ *
+ * ```ts
+ * import { loadModel } from 'hermes3-native';
+ * const model = await loadModel({ modelPath: 'Hermes-3-Llama-3.1-8B.Q4_K_M.gguf' });
+ * const ctx = await model.createContext({ nCtx: 4096 });
+ * for await (const chunk of ctx.sequence().generate(prompt, { maxTokens: 128 })) process.stdout.write(chunk.text);
+ * ```
+ */
+export { loadModel, setLogger, Model, type ModelInfo } from './engine/model.js';
+export { Context } from './engine/context.js';
+export { Sequence, type Chunk, type FinishReason, type GenerationTimings } from './engine/sequence.js';
+export { quantize, type QuantizeOptions } from './engine/quantize.js';
+export type { LoadModelOptions, ContextOptions, GenerateOptions, Logger, LogLevel, KvCacheType } from './engine/options.js';
+export { formatChat, type ChatMessage, type ChatRole } from './chat/chatml.js';
+export { readGgufHeader, parseGguf, type GgufHeader, type GgufTensorInfo } from './gguf/reader.js';
+export {
+  Hermes3Error,
+  OptionsError,
+  GgufFormatError,
+  ModelLoadError,
+  InsufficientMemoryError,
+  ContextOverflowError,
+  AbortError,
+  DisposedError,
+  BusyError,
+  NativeError,
+} from './errors.js';
+
+import { getAddon, type NativeSystemInfo } from './native/index.js';
+/** Build and CPU facts: the llama.cpp commit, the CPU features compiled in, GPU offload support. */
+export function getSystemInfo(): NativeSystemInfo {
+  return getAddon().systemInfo();
+}

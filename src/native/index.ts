@@ -1,0 +1,153 @@
+/**
+ * The only module that loads the compiled addon. Everything else imports the typed surface
+ * declared here.
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NativeError } from '../errors.js';
+
+export interface NativeModelInfo {
+  architecture: string;
+  name: string;
+  description: string;
+  nParams: number;
+  sizeBytes: number;
+  nCtxTrain: number;
+  nEmbd: number;
+  nLayer: number;
+  nHead: number;
+  nHeadKv: number;
+  nVocab: number;
+  fileType: string;
+  chatTemplate: string | null;
+  specialTokens: { bos: number; eos: number; eot: number; addBos: boolean; addEos: boolean; eog: number[] };
+  metadata: Record<string, string>;
+}
+
+export interface NativeModel {
+  info(): NativeModelInfo;
+  tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): Int32Array;
+  detokenize(tokens: ArrayLike<number>, removeSpecial: boolean, unparseSpecial: boolean): string;
+  tokenPieces(tokens: ArrayLike<number>, special: boolean): Uint8Array;
+  dispose(): void;
+}
+
+export interface NativeLoadOptions {
+  nGpuLayers: number;
+  useMmap: boolean;
+  useMlock: boolean;
+  vocabOnly: boolean;
+  checkTensors: boolean;
+}
+
+export interface NativeContextOptions {
+  nCtx: number;
+  nBatch: number;
+  nUbatch: number;
+  nSeqMax: number;
+  threads: number;
+  threadsBatch: number;
+  flashAttention: -1 | 0 | 1;
+  typeK: number;
+  typeV: number;
+  kvUnified: boolean;
+}
+
+export interface NativeGenerationDone {
+  finishReason: 'stop' | 'length' | 'abort' | null;
+  nPast: number;
+  nPromptTokens: number;
+  nGenerated: number;
+  promptMs: number;
+  generateMs: number;
+}
+
+export type NativeGenerationEvent = (
+  tokens: Int32Array,
+  bytes: Uint8Array,
+  done: NativeGenerationDone | null,
+  error?: Error,
+) => void;
+
+export interface NativeContext {
+  generate(
+    seq: number,
+    keep: number,
+    input: Int32Array,
+    sampler: NativeSampler,
+    options: { maxTokens: number; window: number; special: boolean },
+    control: Int32Array,
+    onEvent: NativeGenerationEvent,
+  ): void;
+  removeTokens(seq: number, from: number, to: number): boolean;
+  sequenceLength(seq: number): number;
+  stats(): { nCtx: number; nCtxSeq: number; nBatch: number; nUbatch: number; nSeqMax: number; threads: number; threadsBatch: number };
+  dispose(): void;
+}
+
+export interface NativeSampler {
+  accept(tokens: Int32Array): void;
+  reset(): void;
+  dispose(): void;
+}
+
+export interface NativeSystemInfo {
+  llamaCommit: string;
+  systemInfo: string;
+  supportsGpuOffload: boolean;
+  supportsMmap: boolean;
+  supportsMlock: boolean;
+  maxDevices: number;
+  hardwareConcurrency: number;
+}
+
+export interface NativeAddon {
+  Sampler: new (model: NativeModel, options: Record<string, unknown>) => NativeSampler;
+  loadModel(
+    path: string,
+    options: NativeLoadOptions,
+    onProgress: ((progress: number) => void) | null,
+    control: Int32Array,
+  ): Promise<NativeModel>;
+  createContext(model: NativeModel, options: NativeContextOptions): Promise<NativeContext>;
+  quantize(input: string, output: string, ftype: number, threads: number): Promise<void>;
+  setLogger(fn: ((level: string, line: string) => void) | null, minLevel?: number): void;
+  systemInfo(): NativeSystemInfo;
+}
+
+/** The package root (holds package.json, prebuilds/ and build/). */
+export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+let cached: NativeAddon | undefined;
+
+/** Loads the addon once: a prebuild matching this platform, or the local build output. */
+export function getAddon(): NativeAddon {
+  if (cached) return cached;
+  const require = createRequire(import.meta.url);
+  const override = process.env.HERMES3_ADDON_PATH;
+  const tried: string[] = [];
+  try {
+    if (override) {
+      tried.push(override);
+      cached = require(override) as NativeAddon;
+    } else {
+      const load = require('node-gyp-build') as { resolve(dir: string): string };
+      const path = load.resolve(packageRoot);
+      tried.push(path);
+      cached = require(path) as NativeAddon;
+    }
+    return cached;
+  } catch (err) {
+    const where = tried.length ? tried.join(', ') : `prebuilds/${process.platform}-${process.arch}/ and build/Release/ under ${packageRoot}`;
+    const hint = existsSync(join(packageRoot, 'vendor', 'llama.cpp'))
+      ? 'run `npm run build:native` in the package folder to rebuild it'
+      : 'run `npm rebuild hermes3-native` (needs cmake and a C++17 compiler; clang is preferred)';
+    throw new NativeError(
+      'ERR_ADDON_LOAD',
+      `the hermes3-native addon could not be loaded for ${process.platform}-${process.arch} (Node ${process.versions.node}, N-API ${process.versions.napi}). Tried: ${where}. Cause: ${(err as Error).message}. To fix: ${hint}.`,
+      { cause: err },
+    );
+  }
+}

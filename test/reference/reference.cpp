@@ -1,0 +1,71 @@
+// Reference generator written directly against the vendored llama.cpp C API, in the order of
+// llama.cpp's own simple example. The parity tests compare the addon's greedy token ids with
+// this program's on the same model file and prompt.
+//
+// usage: hermes3-reference MODEL N_PREDICT THREADS TOKEN_ID...
+// prints the generated token ids, one per line, stopping at an end-of-generation token.
+#include "llama.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+static void quiet(enum ggml_log_level, const char *, void *) {}
+
+int main(int argc, char ** argv) {
+    if (argc < 5) {
+        std::fprintf(stderr, "usage: %s MODEL N_PREDICT THREADS TOKEN_ID...\n", argv[0]);
+        return 2;
+    }
+    const char * path = argv[1];
+    const int n_predict = std::atoi(argv[2]);
+    const int n_threads = std::atoi(argv[3]);
+    std::vector<llama_token> prompt;
+    for (int i = 4; i < argc; i++) prompt.push_back((llama_token) std::atoi(argv[i]));
+
+    llama_log_set(quiet, nullptr);
+    llama_backend_init();
+
+    llama_model_params mparams = llama_model_default_params();
+    mparams.n_gpu_layers = 0;
+    llama_model * model = llama_model_load_from_file(path, mparams);
+    if (!model) {
+        std::fprintf(stderr, "failed to load %s\n", path);
+        return 1;
+    }
+    const llama_vocab * vocab = llama_model_get_vocab(model);
+
+    llama_context_params cparams = llama_context_default_params();
+    cparams.n_ctx = (uint32_t) (prompt.size() + n_predict + 8);
+    cparams.n_batch = cparams.n_ctx;
+    cparams.n_threads = n_threads;
+    cparams.n_threads_batch = n_threads;
+    cparams.no_perf = true;
+    llama_context * ctx = llama_init_from_model(model, cparams);
+    if (!ctx) {
+        std::fprintf(stderr, "failed to create the context\n");
+        return 1;
+    }
+
+    llama_sampler * smpl = llama_sampler_chain_init(llama_sampler_chain_default_params());
+    llama_sampler_chain_add(smpl, llama_sampler_init_greedy());
+
+    llama_batch batch = llama_batch_get_one(prompt.data(), (int32_t) prompt.size());
+    llama_token next = 0;
+    for (int n = 0; n < n_predict; n++) {
+        if (llama_decode(ctx, batch) != 0) {
+            std::fprintf(stderr, "llama_decode failed\n");
+            return 1;
+        }
+        next = llama_sampler_sample(smpl, ctx, -1);
+        std::printf("%d\n", next);
+        if (llama_vocab_is_eog(vocab, next)) break;
+        batch = llama_batch_get_one(&next, 1);
+    }
+
+    llama_sampler_free(smpl);
+    llama_free(ctx);
+    llama_model_free(model);
+    llama_backend_free();
+    return 0;
+}
