@@ -60,7 +60,6 @@ Napi::Function ModelWrap::Define(Napi::Env env) {
     return DefineClass(env, "Model", {
         InstanceMethod<&ModelWrap::Info>("info"),
         InstanceMethod<&ModelWrap::Tokenize>("tokenize"),
-        InstanceMethod<&ModelWrap::Detokenize>("detokenize"),
         InstanceMethod<&ModelWrap::TokenPieces>("tokenPieces"),
         InstanceMethod<&ModelWrap::Dispose>("dispose"),
     });
@@ -198,27 +197,6 @@ Napi::Value ModelWrap::Tokenize(const Napi::CallbackInfo & info) {
     Napi::Int32Array out = Napi::Int32Array::New(env, n);
     std::copy(tokens.begin(), tokens.begin() + n, out.Data());
     return out;
-}
-
-// detokenize(tokens, removeSpecial, unparseSpecial) -> string
-Napi::Value ModelWrap::Detokenize(const Napi::CallbackInfo & info) {
-    Napi::Env env = info.Env();
-    Require(env);
-    std::vector<llama_token> tokens = ReadTokens(info[0]);
-    const int32_t n_vocab = llama_vocab_n_tokens(vocab_);
-    for (llama_token t : tokens) {
-        if (t < 0 || t >= n_vocab) Throw(env, "ERR_INVALID_ARG", "token id " + std::to_string(t) + " is outside the vocabulary (0.." + std::to_string(n_vocab - 1) + ")");
-    }
-    const bool remove_special = info[1].ToBoolean();
-    const bool unparse_special = info[2].ToBoolean();
-    std::string text(tokens.size() * 8 + 16, '\0');
-    int32_t n = llama_detokenize(vocab_, tokens.data(), (int32_t) tokens.size(), text.data(), (int32_t) text.size(), remove_special, unparse_special);
-    if (n < 0) {
-        text.resize(-n);
-        n = llama_detokenize(vocab_, tokens.data(), (int32_t) tokens.size(), text.data(), (int32_t) text.size(), remove_special, unparse_special);
-    }
-    text.resize(n);
-    return Napi::String::New(env, text);
 }
 
 // tokenPieces(tokens, special) -> Uint8Array: the raw bytes of the tokens' pieces, concatenated

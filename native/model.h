@@ -27,7 +27,6 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   private:
     Napi::Value Info(const Napi::CallbackInfo & info);
     Napi::Value Tokenize(const Napi::CallbackInfo & info);
-    Napi::Value Detokenize(const Napi::CallbackInfo & info);
     Napi::Value TokenPieces(const Napi::CallbackInfo & info);
     Napi::Value Dispose(const Napi::CallbackInfo & info);
 

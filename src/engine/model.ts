@@ -78,11 +78,14 @@ export class Model {
     return Array.from(this.native.tokenize(text, options.addBos ?? false, options.special ?? false));
   }
 
-  /** Text of `tokens`. `special` renders control tokens as their text. */
+  /**
+   * Text of `tokens`: the concatenation of their pieces, exactly what streaming yields for them.
+   * `special` renders control tokens as their text.
+   */
   detokenize(tokens: ArrayLike<number>, options: { special?: boolean } = {}): string {
     this.assertLive();
     try {
-      return this.native.detokenize(Int32Array.from(tokens), false, options.special ?? false);
+      return new TextDecoder('utf-8').decode(this.native.tokenPieces(Int32Array.from(tokens), options.special ?? false));
     } catch (err) {
       throw fromNative(err);
     }

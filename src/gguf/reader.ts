@@ -3,7 +3,7 @@
  * corrupt file raises GgufFormatError naming the byte offset, never a crash or a hang.
  */
 import { open } from 'node:fs/promises';
-import { GgufFormatError } from '../errors.js';
+import { GgufFormatError, Hermes3Error } from '../errors.js';
 import {
   GGML_TYPE_NAMES,
   GGML_TYPES,
@@ -192,10 +192,8 @@ export async function readGgufHeader(path: string): Promise<GgufHeader> {
     fh = await open(path, 'r');
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    throw new GgufFormatError(
-      e.code === 'ENOENT' ? `model file not found: ${path}` : `cannot open ${path}: ${e.message}`,
-      { path },
-    );
+    if (e.code === 'ENOENT') throw new Hermes3Error('ERR_FILE_NOT_FOUND', `model file not found: ${path} (check the path; it is resolved from ${process.cwd()})`);
+    throw new Hermes3Error('ERR_FILE_READ', `cannot open ${path}: ${e.message}`);
   }
   try {
     const { size } = await fh.stat();

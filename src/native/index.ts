@@ -29,7 +29,6 @@ export interface NativeModelInfo {
 export interface NativeModel {
   info(): NativeModelInfo;
   tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): Int32Array;
-  detokenize(tokens: ArrayLike<number>, removeSpecial: boolean, unparseSpecial: boolean): string;
   tokenPieces(tokens: ArrayLike<number>, special: boolean): Uint8Array;
   dispose(): void;
 }
