@@ -12,7 +12,9 @@ export type Logger = (level: LogLevel, message: string) => void;
 export const loadModelSchema = z.strictObject({
   modelPath: z.string({ error: 'expected the path of a GGUF file' }).min(1, { error: 'expected the path of a GGUF file' }),
   /** layers to offload to the GPU; 'max' offloads all; 0 keeps everything on the CPU */
-  nGpuLayers: z.union([int(0, 100000), z.literal('max')], { error: "expected an integer >= 0 or 'max'" }).default(0),
+  nGpuLayers: z
+    .custom<number | 'max'>((v) => v === 'max' || (Number.isInteger(v) && (v as number) >= 0), { error: "expected an integer >= 0 or 'max'" })
+    .default(0),
   /** default context length for createContext() */
   nCtx: int(16, 1 << 24).optional(),
   useMmap: bool().default(true),

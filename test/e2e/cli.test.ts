@@ -1,0 +1,89 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { formatChat, loadModel } from '../../src/index.js';
+import { FIXTURES, cliPath, requireFile } from '../fixtures.js';
+
+const exec = promisify(execFile);
+
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await exec(process.execPath, [requireFile(cliPath, 'run npm run compile'), ...args], { encoding: 'utf8' });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+async function apiGreedy(prompt: string, maxTokens: number): Promise<number[]> {
+  const model = await loadModel({ modelPath: FIXTURES.f16 });
+  try {
+    const ctx = await model.createContext();
+    const tokens: number[] = [];
+    for await (const c of ctx.sequence().generate(prompt, { temperature: 0, maxTokens })) tokens.push(...c.tokens);
+    return tokens;
+  } finally {
+    await model.dispose();
+  }
+}
+
+describe('hermes3 run', () => {
+  it('prints one JSON object with the greedy tokens of a ChatML prompt', async () => {
+    const r = await cli(['run', '--model', FIXTURES.f16, '--prompt', 'Hello there', '--max-tokens', '12', '--temperature', '0', '--json']);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(Object.keys(out).sort()).toEqual(['finishReason', 'text', 'timings', 'tokens']);
+    expect(out.finishReason).toBe('length');
+    expect(out.tokens).toEqual(await apiGreedy(formatChat([{ role: 'user', content: 'Hello there' }]), 12));
+    expect(out.timings.generatedTokens).toBe(12);
+  });
+
+  it('sends --raw prompts as they are, special tokens parsed', async () => {
+    const raw = '<|im_start|>user\nHello there<|im_end|>\n<|im_start|>assistant\n';
+    const r = await cli(['run', '--model', FIXTURES.f16, '--prompt', raw, '--raw', '--max-tokens', '6', '--temperature', '0', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).tokens).toEqual(await apiGreedy(raw, 6));
+  });
+
+  it('streams text without --json', async () => {
+    const r = await cli(['run', '--model', FIXTURES.f16, '--prompt', 'Hi', '--max-tokens', '8', '--temperature', '0']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim().length).toBeGreaterThan(0);
+  });
+
+  it('explains usage errors with exit code 2', async () => {
+    const missing = await cli(['run', '--prompt', 'x']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('hermes3 run needs --model FILE');
+    const bad = await cli(['run', '--model', FIXTURES.f16, '--prompt', 'x', '--max-tokens', 'lots']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("Invalid --max-tokens: expected an integer >= 0, received 'lots'");
+    const unknown = await cli(['run', '--modle', 'x']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("Unknown option '--modle'");
+    const cmd = await cli(['fly']);
+    expect(cmd.code).toBe(2);
+    expect(cmd.stderr).toContain("unknown command 'fly'");
+  });
+
+  it('reports a missing model file with exit code 1', async () => {
+    const r = await cli(['run', '--model', '/nonexistent/model.gguf', '--prompt', 'x']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('model file not found: /nonexistent/model.gguf');
+  });
+});
+
+describe('hermes3 demo', () => {
+  it('writes a synthetic model and streams a reply', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hermes3-demo-'));
+    const r = await cli(['demo', '--model-dir', dir]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('writing a synthetic model');
+    expect(r.stdout).toMatch(/assistant: .+/);
+    expect(r.stdout).toMatch(/\[length\] 48 tokens/);
+  });
+});
