@@ -1,7 +1,6 @@
 // Module entry: process-wide backend setup, class registration and the free functions.
 #include "common.h"
 #include "context.h"
-#include "generation.h"
 #include "log.h"
 #include "model.h"
 #include "sampler.h"
@@ -56,11 +55,6 @@ Napi::Value SystemInfo(const Napi::CallbackInfo & info) {
     return out;
 }
 
-void Cleanup(void * arg) {
-    auto * data = static_cast<AddonData *>(arg);
-    for (GenerationJob * job : data->generations) job->CancelAndJoin();
-}
-
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
     std::call_once(g_backend_once, []() {
         InstallLogHandler();
@@ -68,7 +62,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     });
     auto * data = new AddonData();
     env.SetInstanceData(data);
-    napi_add_env_cleanup_hook(env, Cleanup, data);
     env.AddCleanupHook([env]() { ReleaseLogger(env); });
 
     Napi::Function model = ModelWrap::Define(env);

@@ -7,11 +7,8 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
-#include <unordered_set>
 
 namespace hermes3 {
-
-class GenerationJob;
 
 // An error raised on a worker thread or in a method; `code` becomes the JS error's `code`
 // property, which the TypeScript layer maps to its typed error classes.
@@ -36,8 +33,6 @@ struct AddonData {
     Napi::FunctionReference modelConstructor;
     Napi::FunctionReference contextConstructor;
     Napi::FunctionReference samplerConstructor;
-    // running generations, stopped and joined when the environment shuts down
-    std::unordered_set<GenerationJob *> generations;
 };
 
 inline AddonData & GetAddonData(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }

@@ -8,6 +8,14 @@
 #include <memory>
 
 namespace hermes3 {
+namespace {
+
+bool AbortCallback(void * data) {
+    GenerationJob * job = static_cast<ContextHandle *>(data)->active.load();
+    return job != nullptr && job->Cancelled();
+}
+
+}  // namespace
 
 Napi::Function ContextWrap::Define(Napi::Env env) {
     return DefineClass(env, "Context", {
@@ -19,43 +27,24 @@ Napi::Function ContextWrap::Define(Napi::Env env) {
     });
 }
 
+// new Context(External<shared_ptr<ContextHandle>>): takes over the handle created by Create()
 ContextWrap::ContextWrap(const Napi::CallbackInfo & info) : Napi::ObjectWrap<ContextWrap>(info) {
-    if (info.Length() != 2 || !info[0].IsObject() || !info[1].IsExternal()) {
+    if (info.Length() != 1 || !info[0].IsExternal()) {
         Throw(info.Env(), "ERR_INVALID_USE", "Context objects are created by createContext()");
     }
-    model_ = Napi::Persistent(info[0].As<Napi::Object>());
-    ModelWrap::Unwrap(model_.Value())->RetainContext();
-    ctx_ = info[1].As<Napi::External<llama_context>>().Data();
-    llama_set_abort_callback(ctx_, AbortCallback, this);
+    auto * handle = info[0].As<Napi::External<std::shared_ptr<ContextHandle>>>().Data();
+    handle_ = std::move(*handle);
+    delete handle;
 }
 
-ContextWrap::~ContextWrap() { Free(); }
-
-void ContextWrap::Free() {
-    if (!ctx_) return;
-    llama_free(ctx_);
-    ctx_ = nullptr;
-    if (!model_.IsEmpty()) {
-        ModelWrap::Unwrap(model_.Value())->ReleaseContext();
-        model_.Reset();
-    }
-}
-
-llama_context * ContextWrap::Require(Napi::Env env) const {
-    if (!ctx_) Throw(env, "ERR_DISPOSED", "the context has been disposed");
-    return ctx_;
-}
-
-bool ContextWrap::AbortCallback(void * data) {
-    GenerationJob * job = static_cast<ContextWrap *>(data)->active.load();
-    return job != nullptr && job->Cancelled();
+const std::shared_ptr<ContextHandle> & ContextWrap::Require(Napi::Env env) const {
+    if (!handle_) Throw(env, "ERR_DISPOSED", "the context has been disposed");
+    return handle_;
 }
 
 Napi::Value ContextWrap::Create(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
-    Napi::Object modelObj = info[0].As<Napi::Object>();
-    ModelWrap * model = ModelWrap::Unwrap(modelObj);
-    llama_model * m = model->Require(env);
+    std::shared_ptr<ModelHandle> model = ModelWrap::Unwrap(info[0].As<Napi::Object>())->Require(env);
     Napi::Object o = info[1].As<Napi::Object>();
 
     llama_context_params p = llama_context_default_params();
@@ -71,57 +60,58 @@ Napi::Value ContextWrap::Create(const Napi::CallbackInfo & info) {
     p.kv_unified = o.Get("kvUnified").ToBoolean();
     p.no_perf = true;
 
-    // the model may not be freed while its context is being created
-    model->RetainContext();
-    auto modelRef = std::make_shared<Napi::ObjectReference>(Napi::Persistent(modelObj));
-    return PromiseWorker<llama_context *>::Run(
+    using Result = std::shared_ptr<ContextHandle>;
+    return PromiseWorker<Result>::Run(
         env, "hermes3:createContext",
-        [m, p]() {
+        [model, p]() -> Result {
             BeginErrorCapture();
-            llama_context * ctx = llama_init_from_model(m, p);
+            llama_context * ctx = llama_init_from_model(model->model, p);
             std::string errors = EndErrorCapture();
             if (!ctx) throw NativeError("ERR_CONTEXT_CREATE", errors.empty() ? "llama.cpp could not create the context" : errors);
-            return ctx;
+            auto handle = std::make_shared<ContextHandle>(model, ctx);
+            llama_set_abort_callback(ctx, AbortCallback, handle.get());
+            return handle;
         },
-        [modelRef](Napi::Env env, llama_context *& ctx) -> Napi::Value {
-            Napi::Object obj = GetAddonData(env).contextConstructor.New({modelRef->Value(), Napi::External<llama_context>::New(env, ctx)});
-            ctx = nullptr;
-            return obj;
-        },
-        {}, [model, modelRef]() {
-            model->ReleaseContext();
+        [](Napi::Env env, Result & handle) -> Napi::Value {
+            auto * owned = new Result(std::move(handle));
+            try {
+                return GetAddonData(env).contextConstructor.New({Napi::External<Result>::New(env, owned)});
+            } catch (...) {
+                delete owned;
+                throw;
+            }
         });
 }
 
 Napi::Value ContextWrap::Generate(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
-    llama_context * ctx = Require(env);
-    if (active.load() != nullptr) Throw(env, "ERR_BUSY", "a generation is already running on this context");
-    return GenerationJob::Start(info, this, ctx);
+    const auto & handle = Require(env);
+    if (handle->active.load() != nullptr) Throw(env, "ERR_BUSY", "a generation is already running on this context");
+    return GenerationJob::Start(info, handle);
 }
 
 // removeTokens(seq, from, to): drop KV positions [from, to) of a sequence (to < 0: to the end)
 Napi::Value ContextWrap::RemoveTokens(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
-    llama_context * ctx = Require(env);
-    if (active.load() != nullptr) Throw(env, "ERR_BUSY", "a generation is running on this context");
+    const auto & handle = Require(env);
+    if (handle->active.load() != nullptr) Throw(env, "ERR_BUSY", "a generation is running on this context");
     const int32_t seq = info[0].As<Napi::Number>().Int32Value();
     const int32_t from = info[1].As<Napi::Number>().Int32Value();
     const int32_t to = info[2].As<Napi::Number>().Int32Value();
-    return Napi::Boolean::New(env, llama_memory_seq_rm(llama_get_memory(ctx), seq, from, to));
+    return Napi::Boolean::New(env, llama_memory_seq_rm(llama_get_memory(handle->ctx), seq, from, to));
 }
 
 // sequenceLength(seq): number of positions held in the KV cache for a sequence
 Napi::Value ContextWrap::SequenceLength(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
-    llama_context * ctx = Require(env);
+    const auto & handle = Require(env);
     const int32_t seq = info[0].As<Napi::Number>().Int32Value();
-    return Napi::Number::New(env, llama_memory_seq_pos_max(llama_get_memory(ctx), seq) + 1);
+    return Napi::Number::New(env, llama_memory_seq_pos_max(llama_get_memory(handle->ctx), seq) + 1);
 }
 
 Napi::Value ContextWrap::Stats(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
-    llama_context * ctx = Require(env);
+    llama_context * ctx = Require(env)->ctx;
     Napi::Object out = Napi::Object::New(env);
     out.Set("nCtx", llama_n_ctx(ctx));
     out.Set("nCtxSeq", llama_n_ctx_seq(ctx));
@@ -135,8 +125,10 @@ Napi::Value ContextWrap::Stats(const Napi::CallbackInfo & info) {
 
 Napi::Value ContextWrap::Dispose(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
-    if (active.load() != nullptr) Throw(env, "ERR_BUSY", "a generation is running on this context; abort it and wait for it first");
-    Free();
+    if (handle_ && handle_->active.load() != nullptr) {
+        Throw(env, "ERR_BUSY", "a generation is running on this context; abort it and wait for it first");
+    }
+    handle_.reset();
     return env.Undefined();
 }
 

@@ -2,13 +2,11 @@
 #pragma once
 
 #include "common.h"
-#include "llama.h"
+#include "handles.h"
 
-#include <atomic>
+#include <memory>
 
 namespace hermes3 {
-
-class GenerationJob;
 
 class ContextWrap : public Napi::ObjectWrap<ContextWrap> {
   public:
@@ -17,24 +15,18 @@ class ContextWrap : public Napi::ObjectWrap<ContextWrap> {
     static Napi::Value Create(const Napi::CallbackInfo & info);
 
     explicit ContextWrap(const Napi::CallbackInfo & info);
-    ~ContextWrap() override;
 
-    llama_context * Require(Napi::Env env) const;
-    const llama_vocab * vocab() const { return llama_model_get_vocab(llama_get_model(ctx_)); }
-    // The generation running on this context, if any (one at a time).
-    std::atomic<GenerationJob *> active{nullptr};
+    // Throws DisposedError after dispose().
+    const std::shared_ptr<ContextHandle> & Require(Napi::Env env) const;
 
   private:
-    static bool AbortCallback(void * data);
     Napi::Value Generate(const Napi::CallbackInfo & info);
     Napi::Value RemoveTokens(const Napi::CallbackInfo & info);
     Napi::Value SequenceLength(const Napi::CallbackInfo & info);
     Napi::Value Stats(const Napi::CallbackInfo & info);
     Napi::Value Dispose(const Napi::CallbackInfo & info);
-    void Free();
 
-    llama_context * ctx_ = nullptr;
-    Napi::ObjectReference model_;
+    std::shared_ptr<ContextHandle> handle_;
 };
 
 }  // namespace hermes3

@@ -1,6 +1,5 @@
 #include "generation.h"
 
-#include "context.h"
 #include "sampler.h"
 
 #include <chrono>
@@ -15,15 +14,14 @@ double NowMs() {
 
 }  // namespace
 
-Napi::Value GenerationJob::Start(const Napi::CallbackInfo & info, ContextWrap * ctx, llama_context * lctx) {
+Napi::Value GenerationJob::Start(const Napi::CallbackInfo & info, const std::shared_ptr<ContextHandle> & ctx) {
     Napi::Env env = info.Env();
-    SamplerWrap * sampler = SamplerWrap::Unwrap(info[3].As<Napi::Object>());
-    sampler->Require(env);
-    if (sampler->busy) Throw(env, "ERR_BUSY", "the sampler is in use by another generation");
+    const std::shared_ptr<SamplerHandle> & sampler = SamplerWrap::Unwrap(info[3].As<Napi::Object>())->Require(env);
+    if (sampler->busy.load()) Throw(env, "ERR_BUSY", "the sampler is in use by another generation");
+    if (sampler->model != ctx->model) Throw(env, "ERR_INVALID_ARG", "the sampler was made for another model");
 
-    auto * job = new GenerationJob();
+    auto job = std::make_unique<GenerationJob>();
     job->ctx_ = ctx;
-    job->lctx_ = lctx;
     job->sampler_ = sampler;
     job->req_.seq = info[0].As<Napi::Number>().Int32Value();
     job->req_.keep = info[1].As<Napi::Number>().Int32Value();
@@ -34,20 +32,14 @@ Napi::Value GenerationJob::Start(const Napi::CallbackInfo & info, ContextWrap * 
     job->req_.window = opts.Get("window").As<Napi::Number>().Int32Value();
     job->req_.special = opts.Get("special").ToBoolean();
     job->control_ = ControlBlock(info[5].As<Napi::Int32Array>());
-    job->ctxRef_ = Napi::Persistent(info.This().As<Napi::Object>());
-    job->samplerRef_ = Napi::Persistent(info[3].As<Napi::Object>());
-    job->tsfn_ = Tsfn::New(env, info[6].As<Napi::Function>(), "hermes3:generate", 0, 1, job, OnFinalize, (void *) nullptr);
+    GenerationJob * raw = job.get();
+    job->tsfn_ = Tsfn::New(env, info[6].As<Napi::Function>(), "hermes3:generate", 0, 1, raw, OnFinalize, (void *) nullptr);
+    job.release();  // owned by the thread-safe function from here: OnFinalize deletes it
 
-    sampler->busy = true;
-    ctx->active.store(job);
-    GetAddonData(env).generations.insert(job);
-    job->thread_ = std::thread([job]() { job->Run(); });
+    sampler->busy.store(true);
+    ctx->active.store(raw);
+    raw->thread_ = std::thread([raw]() { raw->Run(); });
     return env.Undefined();
-}
-
-void GenerationJob::CancelAndJoin() {
-    cancelled_.store(true);
-    if (thread_.joinable()) thread_.join();
 }
 
 // Waits while JS is more than `window` tokens behind. Polling is cheap here: it only happens
@@ -59,7 +51,7 @@ void GenerationJob::WaitForCredit() {
 }
 
 void GenerationJob::Emit(llama_token token) {
-    const llama_vocab * vocab = ctx_->vocab();
+    const llama_vocab * vocab = ctx_->model->vocab;
     char buf[256];
     int32_t n = 0;
     if (!llama_vocab_is_eog(vocab, token)) n = llama_token_to_piece(vocab, token, buf, sizeof(buf), 0, req_.special);
@@ -86,7 +78,8 @@ void GenerationJob::Finish(Done done) {
 }
 
 bool GenerationJob::DecodeInput(llama_batch & batch, Done & done) {
-    const int32_t n_batch = (int32_t) llama_n_batch(lctx_);
+    llama_context * lctx = ctx_->ctx;
+    const int32_t n_batch = (int32_t) llama_n_batch(lctx);
     const auto & input = req_.input;
     for (size_t start = 0; start < input.size(); start += n_batch) {
         if (Cancelled()) {
@@ -103,7 +96,7 @@ bool GenerationJob::DecodeInput(llama_batch & batch, Done & done) {
             batch.seq_id[k][0] = req_.seq;
             batch.logits[k] = i + 1 == input.size();
         }
-        const int32_t rc = llama_decode(lctx_, batch);
+        const int32_t rc = llama_decode(lctx, batch);
         if (rc == 2) {
             done.finishReason = "abort";
             return false;
@@ -120,10 +113,11 @@ bool GenerationJob::DecodeInput(llama_batch & batch, Done & done) {
 
 void GenerationJob::Run() {
     Done done;
-    llama_memory_t mem = llama_get_memory(lctx_);
-    llama_sampler * chain = sampler_->chain();
-    const llama_vocab * vocab = ctx_->vocab();
-    llama_batch batch = llama_batch_init((int32_t) std::max<uint32_t>(llama_n_batch(lctx_), 1), 0, 1);
+    llama_context * lctx = ctx_->ctx;
+    llama_memory_t mem = llama_get_memory(lctx);
+    llama_sampler * chain = sampler_->chain;
+    const llama_vocab * vocab = ctx_->model->vocab;
+    llama_batch batch = llama_batch_init((int32_t) std::max<uint32_t>(llama_n_batch(lctx), 1), 0, 1);
     const double t0 = NowMs();
 
     if (!llama_memory_seq_rm(mem, req_.seq, req_.keep, -1)) {
@@ -147,7 +141,7 @@ void GenerationJob::Run() {
                 done.finishReason = "abort";
                 break;
             }
-            const llama_token token = llama_sampler_sample(chain, lctx_, logits_idx);
+            const llama_token token = llama_sampler_sample(chain, lctx, logits_idx);
             done.nGenerated++;
             Emit(token);
             if (llama_vocab_is_eog(vocab, token)) {
@@ -170,7 +164,7 @@ void GenerationJob::Run() {
             batch.seq_id[0][0] = req_.seq;
             batch.logits[0] = true;
             logits_idx = 0;
-            const int32_t rc = llama_decode(lctx_, batch);
+            const int32_t rc = llama_decode(lctx, batch);
             if (rc == 2) {
                 done.finishReason = "abort";
                 break;
@@ -191,6 +185,9 @@ void GenerationJob::Run() {
 }
 
 void GenerationJob::OnCall(Napi::Env env, Napi::Function fn, GenerationJob * job, void *) {
+    // At environment teardown node runs the finalizer (which deletes the job) before it drains
+    // the queue with a null env: the job must not be touched then.
+    if (env == nullptr) return;
     std::vector<llama_token> tokens;
     std::string bytes;
     bool finished;
@@ -206,47 +203,45 @@ void GenerationJob::OnCall(Napi::Env env, Napi::Function fn, GenerationJob * job
             done = job->done_;
         }
     }
-    if (env == nullptr) return;
     if (finished) {
         // the context and sampler are free for the next generation before JS hears of the end
         job->ctx_->active.store(nullptr);
-        job->sampler_->busy = false;
+        job->sampler_->busy.store(false);
     }
     if (tokens.empty() && !finished) return;
-    Napi::HandleScope scope(env);
-    Napi::Int32Array t = Napi::Int32Array::New(env, tokens.size());
-    std::copy(tokens.begin(), tokens.end(), t.Data());
-    Napi::Uint8Array b = Napi::Uint8Array::New(env, bytes.size());
-    std::copy(bytes.begin(), bytes.end(), b.Data());
-    Napi::Value doneValue = env.Null();
-    Napi::Value errorValue = env.Undefined();
-    if (finished) {
-        Napi::Object d = Napi::Object::New(env);
-        d.Set("finishReason", done.finishReason.empty() ? Napi::Value(env.Null()) : Napi::String::New(env, done.finishReason));
-        d.Set("nPast", done.nPast);
-        d.Set("nPromptTokens", done.nPromptTokens);
-        d.Set("nGenerated", done.nGenerated);
-        d.Set("promptMs", done.promptMs);
-        d.Set("generateMs", done.generateMs);
-        doneValue = d;
-        if (!done.errorCode.empty()) errorValue = MakeError(env, done.errorCode, done.errorMessage).Value();
-    }
     try {
+        Napi::HandleScope scope(env);
+        Napi::Int32Array t = Napi::Int32Array::New(env, tokens.size());
+        std::copy(tokens.begin(), tokens.end(), t.Data());
+        Napi::Uint8Array b = Napi::Uint8Array::New(env, bytes.size());
+        std::copy(bytes.begin(), bytes.end(), b.Data());
+        Napi::Value doneValue = env.Null();
+        Napi::Value errorValue = env.Undefined();
+        if (finished) {
+            Napi::Object d = Napi::Object::New(env);
+            d.Set("finishReason", done.finishReason.empty() ? Napi::Value(env.Null()) : Napi::String::New(env, done.finishReason));
+            d.Set("nPast", done.nPast);
+            d.Set("nPromptTokens", done.nPromptTokens);
+            d.Set("nGenerated", done.nGenerated);
+            d.Set("promptMs", done.promptMs);
+            d.Set("generateMs", done.generateMs);
+            doneValue = d;
+            if (!done.errorCode.empty()) errorValue = MakeError(env, done.errorCode, done.errorMessage).Value();
+        }
         fn.Call({t, b, doneValue, errorValue});
-    } catch (const Napi::Error & e) {
-        // a throwing consumer must not lose the rest of the stream; report it asynchronously
-        e.ThrowAsJavaScriptException();
+    } catch (const Napi::Error &) {
+        // The TypeScript receiver never throws; this is an environment shutting down, where
+        // nothing can be delivered and no exception may escape into the event loop.
     }
 }
 
-void GenerationJob::OnFinalize(Napi::Env env, void *, GenerationJob * job) {
+void GenerationJob::OnFinalize(Napi::Env, void *, GenerationJob * job) {
+    job->cancelled_.store(true);
     if (job->thread_.joinable()) job->thread_.join();
-    if (job->ctx_->active.load() == job) job->ctx_->active.store(nullptr);
-    job->sampler_->busy = false;
+    GenerationJob * expected = job;
+    job->ctx_->active.compare_exchange_strong(expected, nullptr);
+    job->sampler_->busy.store(false);
     job->control_.release();
-    job->ctxRef_.Reset();
-    job->samplerRef_.Reset();
-    if (env != nullptr) GetAddonData(env).generations.erase(job);
     delete job;
 }
 

@@ -5,18 +5,16 @@
 #pragma once
 
 #include "common.h"
-#include "llama.h"
+#include "handles.h"
 
 #include <atomic>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 namespace hermes3 {
-
-class ContextWrap;
-class SamplerWrap;
 
 struct GenerationRequest {
     llama_seq_id seq = 0;
@@ -31,11 +29,10 @@ class GenerationJob {
   public:
     // generate(seq, keep, input, sampler, options, control, onEvent): starts the loop and returns.
     // onEvent(tokens: Int32Array, bytes: Uint8Array, done: null | { finishReason, nPast, timings }, error?)
-    static Napi::Value Start(const Napi::CallbackInfo & info, ContextWrap * ctx, llama_context * lctx);
+    // The job owns references to the context and sampler state, so neither is freed under it.
+    static Napi::Value Start(const Napi::CallbackInfo & info, const std::shared_ptr<ContextHandle> & ctx);
 
     bool Cancelled() const { return cancelled_.load() || control_.aborted(); }
-    // For environment teardown: stop the loop and wait for the thread.
-    void CancelAndJoin();
 
   private:
     struct Done {
@@ -59,13 +56,10 @@ class GenerationJob {
     void Finish(Done done);
     void WaitForCredit();
 
-    ContextWrap * ctx_ = nullptr;
-    llama_context * lctx_ = nullptr;
-    SamplerWrap * sampler_ = nullptr;
+    std::shared_ptr<ContextHandle> ctx_;
+    std::shared_ptr<SamplerHandle> sampler_;
     GenerationRequest req_;
     ControlBlock control_;
-    Napi::ObjectReference ctxRef_;
-    Napi::ObjectReference samplerRef_;
     Tsfn tsfn_;
     std::thread thread_;
     std::atomic<bool> cancelled_{false};

@@ -24,7 +24,11 @@ bool OnProgress(float progress, void * user) {
     if (p->tsfn && percent != p->lastPercent) {
         p->lastPercent = percent;
         p->tsfn.NonBlockingCall([progress](Napi::Env env, Napi::Function fn) {
-            fn.Call({Napi::Number::New(env, progress)});
+            try {
+                fn.Call({Napi::Number::New(env, progress)});
+            } catch (const Napi::Error &) {
+                // a throwing progress callback, or an environment shutting down
+            }
         });
     }
     return true;
@@ -69,18 +73,12 @@ ModelWrap::ModelWrap(const Napi::CallbackInfo & info) : Napi::ObjectWrap<ModelWr
     if (info.Length() != 1 || !info[0].IsExternal()) {
         Throw(info.Env(), "ERR_INVALID_USE", "Model objects are created by loadModel()");
     }
-    model_ = info[0].As<Napi::External<llama_model>>().Data();
-    vocab_ = llama_model_get_vocab(model_);
+    handle_ = std::make_shared<ModelHandle>(info[0].As<Napi::External<llama_model>>().Data());
 }
 
-ModelWrap::~ModelWrap() {
-    // finalizer backstop: contexts hold a reference to their model, so none is alive here
-    if (model_) llama_model_free(model_);
-}
-
-llama_model * ModelWrap::Require(Napi::Env env) const {
-    if (!model_) Throw(env, "ERR_DISPOSED", "the model has been disposed");
-    return model_;
+const std::shared_ptr<ModelHandle> & ModelWrap::Require(Napi::Env env) const {
+    if (!handle_) Throw(env, "ERR_DISPOSED", "the model has been disposed");
+    return handle_;
 }
 
 Napi::Value ModelWrap::Load(const Napi::CallbackInfo & info) {
@@ -118,17 +116,22 @@ Napi::Value ModelWrap::Load(const Napi::CallbackInfo & info) {
             return model;
         },
         [progress](Napi::Env env, llama_model *& model) -> Napi::Value {
-            progress->control.release();
-            Napi::Object obj = GetAddonData(env).modelConstructor.New({Napi::External<llama_model>::New(env, model)});
+            llama_model * m = model;
             model = nullptr;
-            return obj;
+            try {
+                return GetAddonData(env).modelConstructor.New({Napi::External<llama_model>::New(env, m)});
+            } catch (...) {
+                llama_model_free(m);
+                throw;
+            }
         },
         {}, [progress]() { progress->control.release(); });
 }
 
 Napi::Value ModelWrap::Info(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
-    const llama_model * m = Require(env);
+    const llama_model * m = Require(env)->model;
+    const llama_vocab * vocab = handle_->vocab;
     Napi::Object out = Napi::Object::New(env);
     out.Set("architecture", MetaString(m, "general.architecture"));
     out.Set("name", MetaString(m, "general.name"));
@@ -144,21 +147,21 @@ Napi::Value ModelWrap::Info(const Napi::CallbackInfo & info) {
     // per-layer queries abort inside llama.cpp on a vocabulary-only model (no layers)
     out.Set("nHead", n_layer > 0 ? llama_model_n_head(m) : 0);
     out.Set("nHeadKv", n_layer > 0 ? llama_model_n_head_kv(m) : 0);
-    out.Set("nVocab", llama_vocab_n_tokens(vocab_));
+    out.Set("nVocab", llama_vocab_n_tokens(vocab));
     out.Set("fileType", std::string(llama_ftype_name(llama_model_ftype(m))));
     const char * tmpl = llama_model_chat_template(m, nullptr);
     out.Set("chatTemplate", tmpl ? Napi::Value(Napi::String::New(env, tmpl)) : env.Null());
 
     Napi::Object tokens = Napi::Object::New(env);
-    tokens.Set("bos", llama_vocab_bos(vocab_));
-    tokens.Set("eos", llama_vocab_eos(vocab_));
-    tokens.Set("eot", llama_vocab_eot(vocab_));
-    tokens.Set("addBos", llama_vocab_get_add_bos(vocab_));
-    tokens.Set("addEos", llama_vocab_get_add_eos(vocab_));
+    tokens.Set("bos", llama_vocab_bos(vocab));
+    tokens.Set("eos", llama_vocab_eos(vocab));
+    tokens.Set("eot", llama_vocab_eot(vocab));
+    tokens.Set("addBos", llama_vocab_get_add_bos(vocab));
+    tokens.Set("addEos", llama_vocab_get_add_eos(vocab));
     Napi::Array eog = Napi::Array::New(env);
-    const int32_t n_vocab = llama_vocab_n_tokens(vocab_);
+    const int32_t n_vocab = llama_vocab_n_tokens(vocab);
     for (llama_token t = 0; t < n_vocab; t++) {
-        if (llama_vocab_is_eog(vocab_, t)) eog.Set(eog.Length(), t);
+        if (llama_vocab_is_eog(vocab, t)) eog.Set(eog.Length(), t);
     }
     tokens.Set("eog", eog);
     out.Set("specialTokens", tokens);
@@ -182,17 +185,17 @@ Napi::Value ModelWrap::Info(const Napi::CallbackInfo & info) {
 // tokenize(text, addSpecial, parseSpecial) -> Int32Array
 Napi::Value ModelWrap::Tokenize(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
-    Require(env);
+    const llama_vocab * vocab = Require(env)->vocab;
     const std::string text = info[0].As<Napi::String>();
     const bool add_special = info[1].ToBoolean();
     const bool parse_special = info[2].ToBoolean();
     if (text.size() > (size_t) INT32_MAX) Throw(env, "ERR_INVALID_ARG", "text is too long to tokenize");
     std::vector<llama_token> tokens(text.size() + 2);
-    int32_t n = llama_tokenize(vocab_, text.data(), (int32_t) text.size(), tokens.data(), (int32_t) tokens.size(), add_special, parse_special);
+    int32_t n = llama_tokenize(vocab, text.data(), (int32_t) text.size(), tokens.data(), (int32_t) tokens.size(), add_special, parse_special);
     if (n < 0) {
         if (n == INT32_MIN) Throw(env, "ERR_INVALID_ARG", "tokenization overflowed");
         tokens.resize(-n);
-        n = llama_tokenize(vocab_, text.data(), (int32_t) text.size(), tokens.data(), (int32_t) tokens.size(), add_special, parse_special);
+        n = llama_tokenize(vocab, text.data(), (int32_t) text.size(), tokens.data(), (int32_t) tokens.size(), add_special, parse_special);
     }
     Napi::Int32Array out = Napi::Int32Array::New(env, n);
     std::copy(tokens.begin(), tokens.begin() + n, out.Data());
@@ -203,15 +206,15 @@ Napi::Value ModelWrap::Tokenize(const Napi::CallbackInfo & info) {
 // (pieces may hold partial UTF-8 characters; the caller decodes with a streaming decoder).
 Napi::Value ModelWrap::TokenPieces(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
-    Require(env);
+    const llama_vocab * vocab = Require(env)->vocab;
     std::vector<llama_token> tokens = ReadTokens(info[0]);
     const bool special = info[1].ToBoolean();
-    const int32_t n_vocab = llama_vocab_n_tokens(vocab_);
+    const int32_t n_vocab = llama_vocab_n_tokens(vocab);
     std::string bytes;
     char buf[256];
     for (llama_token t : tokens) {
         if (t < 0 || t >= n_vocab) Throw(env, "ERR_INVALID_ARG", "token id " + std::to_string(t) + " is outside the vocabulary");
-        int32_t n = llama_token_to_piece(vocab_, t, buf, sizeof(buf), 0, special);
+        int32_t n = llama_token_to_piece(vocab, t, buf, sizeof(buf), 0, special);
         if (n > 0) bytes.append(buf, n);
     }
     Napi::Uint8Array out = Napi::Uint8Array::New(env, bytes.size());
@@ -220,14 +223,8 @@ Napi::Value ModelWrap::TokenPieces(const Napi::CallbackInfo & info) {
 }
 
 Napi::Value ModelWrap::Dispose(const Napi::CallbackInfo & info) {
-    Napi::Env env = info.Env();
-    if (contexts_ > 0) Throw(env, "ERR_BUSY", "the model still has live contexts; dispose them first");
-    if (model_) {
-        llama_model_free(model_);
-        model_ = nullptr;
-        vocab_ = nullptr;
-    }
-    return env.Undefined();
+    handle_.reset();
+    return info.Env().Undefined();
 }
 
 }  // namespace hermes3

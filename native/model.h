@@ -2,9 +2,9 @@
 #pragma once
 
 #include "common.h"
-#include "llama.h"
+#include "handles.h"
 
-#include <atomic>
+#include <memory>
 
 namespace hermes3 {
 
@@ -15,14 +15,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     static Napi::Value Load(const Napi::CallbackInfo & info);
 
     explicit ModelWrap(const Napi::CallbackInfo & info);
-    ~ModelWrap() override;
 
-    llama_model * model() const { return model_; }
-    const llama_vocab * vocab() const { return vocab_; }
-    // Throws DisposedError when the model was freed.
-    llama_model * Require(Napi::Env env) const;
-    void RetainContext() { contexts_++; }
-    void ReleaseContext() { contexts_--; }
+    // The shared model state; throws DisposedError after dispose().
+    const std::shared_ptr<ModelHandle> & Require(Napi::Env env) const;
 
   private:
     Napi::Value Info(const Napi::CallbackInfo & info);
@@ -30,9 +25,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     Napi::Value TokenPieces(const Napi::CallbackInfo & info);
     Napi::Value Dispose(const Napi::CallbackInfo & info);
 
-    llama_model * model_ = nullptr;
-    const llama_vocab * vocab_ = nullptr;
-    std::atomic<int> contexts_{0};
+    // Contexts and samplers hold their own references: dispose() only drops this one, and the
+    // weights are freed when the last context over them goes.
+    std::shared_ptr<ModelHandle> handle_;
 };
 
 }  // namespace hermes3

@@ -27,16 +27,16 @@ Napi::Function SamplerWrap::Define(Napi::Env env) {
 // truncation samplers, then temperature and the final pick.
 SamplerWrap::SamplerWrap(const Napi::CallbackInfo & info) : Napi::ObjectWrap<SamplerWrap>(info) {
     Napi::Env env = info.Env();
-    ModelWrap * model = ModelWrap::Unwrap(info[0].As<Napi::Object>());
-    model->Require(env);
-    model_ = Napi::Persistent(info[0].As<Napi::Object>());
-    const llama_vocab * vocab = model->vocab();
+    std::shared_ptr<ModelHandle> model = ModelWrap::Unwrap(info[0].As<Napi::Object>())->Require(env);
+    const llama_vocab * vocab = model->vocab;
     const int32_t n_vocab = llama_vocab_n_tokens(vocab);
     Napi::Object o = info[1].As<Napi::Object>();
 
     llama_sampler_chain_params cp = llama_sampler_chain_default_params();
     cp.no_perf = true;
-    chain_ = llama_sampler_chain_init(cp);
+    llama_sampler * chain = llama_sampler_chain_init(cp);
+    // owns the chain from here on, also when an option below throws
+    handle_ = std::make_shared<SamplerHandle>(model, chain);
 
     const uint32_t seed = (uint32_t) Num(o, "seed", LLAMA_DEFAULT_SEED);
     const float temperature = (float) Num(o, "temperature", 0.0);
@@ -48,11 +48,10 @@ SamplerWrap::SamplerWrap(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Sam
         const std::string root = rootV.IsString() ? rootV.As<Napi::String>().Utf8Value() : "root";
         llama_sampler * gs = llama_sampler_init_grammar(vocab, g.c_str(), root.c_str());
         if (!gs) {
-            llama_sampler_free(chain_);
-            chain_ = nullptr;
+            handle_.reset();
             Throw(env, "ERR_INVALID_GRAMMAR", "the GBNF grammar could not be parsed (llama.cpp rejected it)");
         }
-        llama_sampler_chain_add(chain_, gs);
+        llama_sampler_chain_add(chain, gs);
     }
 
     Napi::Value bias = o.Get("logitBias");
@@ -63,7 +62,7 @@ SamplerWrap::SamplerWrap(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Sam
             Napi::Array pair = arr.Get(i).As<Napi::Array>();
             biases.push_back({pair.Get(0u).As<Napi::Number>().Int32Value(), pair.Get(1u).As<Napi::Number>().FloatValue()});
         }
-        if (!biases.empty()) llama_sampler_chain_add(chain_, llama_sampler_init_logit_bias(n_vocab, (int32_t) biases.size(), biases.data()));
+        if (!biases.empty()) llama_sampler_chain_add(chain, llama_sampler_init_logit_bias(n_vocab, (int32_t) biases.size(), biases.data()));
     }
 
     const float repeat = (float) Num(o, "repeatPenalty", 1.0);
@@ -71,7 +70,7 @@ SamplerWrap::SamplerWrap(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Sam
     const float presence = (float) Num(o, "presencePenalty", 0.0);
     const int32_t last_n = (int32_t) Num(o, "penaltyLastN", 64);
     if (repeat != 1.0f || freq != 0.0f || presence != 0.0f) {
-        llama_sampler_chain_add(chain_, llama_sampler_init_penalties(n_vocab, last_n, repeat, freq, presence));
+        llama_sampler_chain_add(chain, llama_sampler_init_penalties(n_vocab, last_n, repeat, freq, presence));
     }
 
     const float dry = (float) Num(o, "dryMultiplier", 0.0);
@@ -85,12 +84,12 @@ SamplerWrap::SamplerWrap(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Sam
         }
         std::vector<const char *> ptrs;
         for (auto & s : breakers) ptrs.push_back(s.c_str());
-        llama_sampler_chain_add(chain_, llama_sampler_init_dry(vocab, dry, (float) Num(o, "dryBase", 1.75),
+        llama_sampler_chain_add(chain, llama_sampler_init_dry(vocab, dry, (float) Num(o, "dryBase", 1.75),
             (int32_t) Num(o, "dryAllowedLength", 2), (int32_t) Num(o, "dryPenaltyLastN", -1), ptrs.data(), ptrs.size()));
     }
 
     if (temperature <= 0.0f) {
-        llama_sampler_chain_add(chain_, llama_sampler_init_greedy());
+        llama_sampler_chain_add(chain, llama_sampler_init_greedy());
         return;
     }
 
@@ -98,8 +97,8 @@ SamplerWrap::SamplerWrap(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Sam
     const float tau = (float) Num(o, "mirostatTau", 5.0);
     const float eta = (float) Num(o, "mirostatEta", 0.1);
     if (mirostat == 1 || mirostat == 2) {
-        llama_sampler_chain_add(chain_, llama_sampler_init_temp(temperature));
-        llama_sampler_chain_add(chain_, mirostat == 1 ? llama_sampler_init_mirostat(n_vocab, seed, tau, eta, 100)
+        llama_sampler_chain_add(chain, llama_sampler_init_temp(temperature));
+        llama_sampler_chain_add(chain, mirostat == 1 ? llama_sampler_init_mirostat(n_vocab, seed, tau, eta, 100)
                                                       : llama_sampler_init_mirostat_v2(seed, tau, eta));
         return;
     }
@@ -110,44 +109,36 @@ SamplerWrap::SamplerWrap(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Sam
     const float min_p = (float) Num(o, "minP", 0.05);
     const float xtc_p = (float) Num(o, "xtcProbability", 0.0);
     const float xtc_t = (float) Num(o, "xtcThreshold", 0.1);
-    if (top_k > 0) llama_sampler_chain_add(chain_, llama_sampler_init_top_k(top_k));
-    if (typical < 1.0f) llama_sampler_chain_add(chain_, llama_sampler_init_typical(typical, 1));
-    if (top_p < 1.0f) llama_sampler_chain_add(chain_, llama_sampler_init_top_p(top_p, 1));
-    if (min_p > 0.0f) llama_sampler_chain_add(chain_, llama_sampler_init_min_p(min_p, 1));
-    if (xtc_p > 0.0f) llama_sampler_chain_add(chain_, llama_sampler_init_xtc(xtc_p, xtc_t, 1, seed));
-    llama_sampler_chain_add(chain_, llama_sampler_init_temp(temperature));
-    llama_sampler_chain_add(chain_, llama_sampler_init_dist(seed));
+    if (top_k > 0) llama_sampler_chain_add(chain, llama_sampler_init_top_k(top_k));
+    if (typical < 1.0f) llama_sampler_chain_add(chain, llama_sampler_init_typical(typical, 1));
+    if (top_p < 1.0f) llama_sampler_chain_add(chain, llama_sampler_init_top_p(top_p, 1));
+    if (min_p > 0.0f) llama_sampler_chain_add(chain, llama_sampler_init_min_p(min_p, 1));
+    if (xtc_p > 0.0f) llama_sampler_chain_add(chain, llama_sampler_init_xtc(xtc_p, xtc_t, 1, seed));
+    llama_sampler_chain_add(chain, llama_sampler_init_temp(temperature));
+    llama_sampler_chain_add(chain, llama_sampler_init_dist(seed));
 }
 
-SamplerWrap::~SamplerWrap() {
-    if (chain_) llama_sampler_free(chain_);
-}
-
-llama_sampler * SamplerWrap::Require(Napi::Env env) const {
-    if (!chain_) Throw(env, "ERR_DISPOSED", "the sampler has been disposed");
-    return chain_;
+const std::shared_ptr<SamplerHandle> & SamplerWrap::Require(Napi::Env env) const {
+    if (!handle_) Throw(env, "ERR_DISPOSED", "the sampler has been disposed");
+    return handle_;
 }
 
 // accept(tokens): feed tokens the model did not sample (the prompt) to the penalty samplers
 Napi::Value SamplerWrap::Accept(const Napi::CallbackInfo & info) {
-    llama_sampler * chain = Require(info.Env());
+    llama_sampler * chain = Require(info.Env())->chain;
     Napi::Int32Array tokens = info[0].As<Napi::Int32Array>();
     for (size_t i = 0; i < tokens.ElementLength(); i++) llama_sampler_accept(chain, tokens[i]);
     return info.Env().Undefined();
 }
 
 Napi::Value SamplerWrap::Reset(const Napi::CallbackInfo & info) {
-    llama_sampler_reset(Require(info.Env()));
+    llama_sampler_reset(Require(info.Env())->chain);
     return info.Env().Undefined();
 }
 
 Napi::Value SamplerWrap::Dispose(const Napi::CallbackInfo & info) {
-    if (busy) Throw(info.Env(), "ERR_BUSY", "the sampler is in use by a running generation");
-    if (chain_) {
-        llama_sampler_free(chain_);
-        chain_ = nullptr;
-    }
-    model_.Reset();
+    if (handle_ && handle_->busy.load()) Throw(info.Env(), "ERR_BUSY", "the sampler is in use by a running generation");
+    handle_.reset();
     return info.Env().Undefined();
 }
 

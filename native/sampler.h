@@ -2,7 +2,9 @@
 #pragma once
 
 #include "common.h"
-#include "llama.h"
+#include "handles.h"
+
+#include <memory>
 
 namespace hermes3 {
 
@@ -11,20 +13,16 @@ class SamplerWrap : public Napi::ObjectWrap<SamplerWrap> {
     static Napi::Function Define(Napi::Env env);
     // new Sampler(model, options)
     explicit SamplerWrap(const Napi::CallbackInfo & info);
-    ~SamplerWrap() override;
 
-    llama_sampler * Require(Napi::Env env) const;
-    llama_sampler * chain() const { return chain_; }
-    // set while a generation samples with this chain
-    bool busy = false;
+    // Throws DisposedError after dispose().
+    const std::shared_ptr<SamplerHandle> & Require(Napi::Env env) const;
 
   private:
     Napi::Value Accept(const Napi::CallbackInfo & info);
     Napi::Value Reset(const Napi::CallbackInfo & info);
     Napi::Value Dispose(const Napi::CallbackInfo & info);
 
-    llama_sampler * chain_ = nullptr;
-    Napi::ObjectReference model_;
+    std::shared_ptr<SamplerHandle> handle_;
 };
 
 }  // namespace hermes3

@@ -41,22 +41,30 @@ class PromiseWorker : public Napi::AsyncWorker {
         }
     }
 
+    // N-API calls fail (and node-addon-api throws) while the environment is shutting down;
+    // nothing can be settled then, and no exception may escape into the event loop.
     void OnOK() override {
         Napi::Env env = Env();
-        Napi::HandleScope scope(env);
         if (finally_) finally_();
         try {
-            deferred_.Resolve(resolve_(env, *result_));
-        } catch (const Napi::Error & e) {
-            deferred_.Reject(e.Value());
+            Napi::HandleScope scope(env);
+            try {
+                deferred_.Resolve(resolve_(env, *result_));
+            } catch (const Napi::Error & e) {
+                deferred_.Reject(e.Value());
+            }
+        } catch (const Napi::Error &) {
         }
     }
 
     void OnError(const Napi::Error & error) override {
         Napi::Env env = Env();
-        Napi::HandleScope scope(env);
         if (finally_) finally_();
-        deferred_.Reject(MakeError(env, code_, error.Message()).Value());
+        try {
+            Napi::HandleScope scope(env);
+            deferred_.Reject(MakeError(env, code_, error.Message()).Value());
+        } catch (const Napi::Error &) {
+        }
     }
 
   private:

@@ -1,0 +1,49 @@
+// Native state shared between the JS wrappers and the threads that use it. Each handle frees its
+// llama.cpp object when the last owner lets go, so finalizers may run in any order (they do at
+// environment teardown) without a context outliving its model or a generation its context.
+#pragma once
+
+#include "llama.h"
+
+#include <atomic>
+#include <memory>
+
+namespace hermes3 {
+
+class GenerationJob;
+
+struct ModelHandle {
+    explicit ModelHandle(llama_model * m) : model(m), vocab(llama_model_get_vocab(m)) {}
+    ~ModelHandle() { llama_model_free(model); }
+    ModelHandle(const ModelHandle &) = delete;
+    ModelHandle & operator=(const ModelHandle &) = delete;
+
+    llama_model * const model;
+    const llama_vocab * const vocab;
+};
+
+struct ContextHandle {
+    ContextHandle(std::shared_ptr<ModelHandle> m, llama_context * c) : model(std::move(m)), ctx(c) {}
+    ~ContextHandle() { llama_free(ctx); }
+    ContextHandle(const ContextHandle &) = delete;
+    ContextHandle & operator=(const ContextHandle &) = delete;
+
+    const std::shared_ptr<ModelHandle> model;  // declared first: freed after the context
+    llama_context * const ctx;
+    // the generation running on this context, if any (one at a time)
+    std::atomic<GenerationJob *> active{nullptr};
+};
+
+struct SamplerHandle {
+    SamplerHandle(std::shared_ptr<ModelHandle> m, llama_sampler * s) : model(std::move(m)), chain(s) {}
+    ~SamplerHandle() { llama_sampler_free(chain); }
+    SamplerHandle(const SamplerHandle &) = delete;
+    SamplerHandle & operator=(const SamplerHandle &) = delete;
+
+    const std::shared_ptr<ModelHandle> model;  // grammar and DRY samplers keep vocabulary pointers
+    llama_sampler * const chain;
+    // set while a generation samples with this chain
+    std::atomic<bool> busy{false};
+};
+
+}  // namespace hermes3
