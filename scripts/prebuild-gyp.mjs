@@ -1,0 +1,23 @@
+#!/usr/bin/env node
+// prebuildify drives node-gyp; this stands in for it (PREBUILD_NODE_GYP) and runs the cmake-js
+// build instead, portable (no host tuning) and without the test-only reference program.
+// prebuildify then takes build/Release/hermes3.node into prebuilds/<platform>-<arch>/.
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+if (process.argv[2] !== 'rebuild') {
+  process.stderr.write(`prebuild-gyp: only 'rebuild' is supported (got: ${process.argv.slice(2).join(' ')})\n`);
+  process.exit(2);
+}
+const result = spawnSync(process.execPath, [join(root, 'scripts', 'install.mjs'), '--force'], {
+  cwd: root,
+  stdio: 'inherit',
+  env: {
+    ...process.env,
+    HERMES3_NATIVE: '0',
+    HERMES3_CMAKE_ARGS: `${process.env.HERMES3_CMAKE_ARGS ?? ''} -DHERMES3_BUILD_REFERENCE=OFF`,
+  },
+});
+process.exit(result.status ?? 1);
