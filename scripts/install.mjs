@@ -7,6 +7,7 @@
 //   HERMES3_CUDA=1                build the CUDA backend (needs the CUDA toolkit with cuBLAS)
 //   HERMES3_METAL=0|1             Metal backend (default: on for macOS)
 //   HERMES3_NATIVE=0              do not tune the CPU code for this machine
+//   HERMES3_BUILD_REFERENCE=0     skip the C API reference program the parity tests use
 //   HERMES3_CMAKE_ARGS="..."      extra -D flags passed to CMake
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -49,14 +50,19 @@ try {
   process.exit(1);
 }
 
-const defines = [];
-const flag = (name, env) => {
-  if (process.env[env] === '1' || process.env[env] === 'ON') defines.push(`--CD${name}=ON`);
-  if (process.env[env] === '0' || process.env[env] === 'OFF') defines.push(`--CD${name}=OFF`);
+// Every option is passed on every configure, so a value left in CMakeCache.txt by an earlier
+// build (a portable prebuild, say) never leaks into the next one.
+const option = (name, fallback) => {
+  const v = process.env[name];
+  if (v === undefined || v === '') return fallback ? 'ON' : 'OFF';
+  return /^(1|on|true|yes)$/i.test(v) ? 'ON' : 'OFF';
 };
-flag('HERMES3_CUDA', 'HERMES3_CUDA');
-flag('HERMES3_METAL', 'HERMES3_METAL');
-flag('HERMES3_NATIVE', 'HERMES3_NATIVE');
+const defines = [
+  `--CDHERMES3_CUDA=${option('HERMES3_CUDA', false)}`,
+  `--CDHERMES3_METAL=${option('HERMES3_METAL', process.platform === 'darwin')}`,
+  `--CDHERMES3_NATIVE=${option('HERMES3_NATIVE', true)}`,
+  `--CDHERMES3_BUILD_REFERENCE=${option('HERMES3_BUILD_REFERENCE', true)}`,
+];
 for (const arg of (process.env.HERMES3_CMAKE_ARGS ?? '').split(/\s+/).filter(Boolean)) {
   defines.push(arg.startsWith('-D') ? `--CD${arg.slice(2)}` : arg);
 }
@@ -64,12 +70,12 @@ for (const arg of (process.env.HERMES3_CMAKE_ARGS ?? '').split(/\s+/).filter(Boo
 const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
 const parallel = String(Math.max(1, (await import('node:os')).availableParallelism()));
 const started = Date.now();
-const result = spawnSync(process.execPath, [cmakeJs, 'compile', '--out', 'build', '--parallel', parallel, ...defines], {
-  cwd: root,
-  stdio: 'inherit',
-  // ccache keys on relative paths below the project, so clones in other folders share the cache
-  env: { ...process.env, CCACHE_BASEDIR: root, CCACHE_NOHASHDIR: 'true' },
-});
+// ccache keys on paths relative to the project, so clones in other folders share the cache
+const env = { ...process.env, CCACHE_BASEDIR: root, CCACHE_NOHASHDIR: 'true' };
+const cmake = (args) => spawnSync(process.execPath, [cmakeJs, ...args, '--out', 'build'], { cwd: root, stdio: 'inherit', env });
+// configure every time, so changed options take effect in an existing build folder
+let result = cmake(['configure', ...defines]);
+if (result.status === 0) result = cmake(['build', '--parallel', parallel]);
 if (result.status !== 0) {
   log('the native build failed. It needs cmake (>= 3.19) and a C++17 compiler; clang is preferred on x64 (GCC 12 miscompiles AMX code).');
   log('On Debian/Ubuntu: apt-get install cmake clang-16 ccache');

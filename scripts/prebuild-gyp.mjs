@@ -17,7 +17,7 @@ const result = spawnSync(process.execPath, [join(root, 'scripts', 'install.mjs')
   env: {
     ...process.env,
     HERMES3_NATIVE: '0',
-    HERMES3_CMAKE_ARGS: `${process.env.HERMES3_CMAKE_ARGS ?? ''} -DHERMES3_BUILD_REFERENCE=OFF`,
+    HERMES3_BUILD_REFERENCE: '0',
   },
 });
 process.exit(result.status ?? 1);
