@@ -13,7 +13,8 @@ export { Context } from './engine/context.js';
 export { Sequence, type Chunk, type FinishReason, type GenerationTimings } from './engine/sequence.js';
 export { quantize, type QuantizeOptions } from './engine/quantize.js';
 export type { LoadModelOptions, ContextOptions, GenerateOptions, Logger, LogLevel, KvCacheType } from './engine/options.js';
-export { formatChat, type ChatMessage, type ChatRole } from './chat/chatml.js';
+export { formatChat, renderChat, type FormatOptions } from './chat/format.js';
+export type { ChatMessage, ChatRole, ToolCall, ToolSpec, PromptPart } from './chat/messages.js';
 export { readGgufHeader, parseGguf, type GgufHeader, type GgufTensorInfo } from './gguf/reader.js';
 export {
   Hermes3Error,

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatChat } from '../chat/chatml.js';
+import { formatChat } from '../chat/format.js';
 import { loadModel } from '../engine/model.js';
 import { writeSyntheticModel } from '../testing/synthetic.js';
 import { parse } from './args.js';

@@ -1,4 +1,4 @@
-import { formatChat } from '../chat/chatml.js';
+import { formatChat } from '../chat/format.js';
 import { OptionsError } from '../errors.js';
 import { loadModel } from '../engine/model.js';
 import type { FinishReason, GenerationTimings } from '../engine/sequence.js';

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { AbortError, BusyError, ContextOverflowError, DisposedError, Hermes3Error, ModelLoadError, NativeError, OptionsError, fromNative } from '../../src/errors.js';
 import { contextSchema, generateSchema, loadModelSchema } from '../../src/engine/options.js';
 import { int, parseOptions } from '../../src/engine/validate.js';
-import { formatChat } from '../../src/chat/chatml.js';
+import { formatChat } from '../../src/chat/format.js';
 
 describe('option validation', () => {
   it('fills documented defaults', () => {
