@@ -24,14 +24,21 @@ const BASIC: Record<string, string> = { string: 'str', number: 'float', integer:
  * - arrays: it reads `json_spec|items` where it means `json_spec.items`, so Python's Jinja2
  *   writes `list[Union[]]`; this writes the intended element type, e.g. `list[str]`;
  * - type names it does not know (`"null"` in `["string", "null"]`): it iterates the string's
- *   characters and recurses forever; this writes `Any` for them (`Union[str,Any]`).
+ *   characters and recurses forever; this writes `Any` for them (`Union[str,Any]`);
+ * - a field without `type`, or `additionalProperties: false` (zod writes it for every object):
+ *   Python's Jinja2 writes `Union[]` and `dict[str, Union[]]` (Undefined iterates as empty) and
+ *   @huggingface/jinja throws; this writes `Any` and `dict`.
  */
 export function pythonType(spec: unknown): string {
   const type = spec !== null && typeof spec === 'object' ? (spec as Record<string, unknown>).type : undefined;
   const s = spec as Record<string, unknown>;
   if (typeof type === 'string' && type in BASIC) return BASIC[type];
   if (type === 'array') return `list[${pythonType(s.items)}]`;
-  if (type === 'object') return s.additionalProperties !== undefined ? `dict[str, ${pythonType(s.additionalProperties)}]` : 'dict';
+  if (type === 'object') {
+    const extra = s.additionalProperties;
+    if (extra === undefined || extra === false) return 'dict';
+    return `dict[str, ${extra === true ? 'Any' : pythonType(extra)}]`;
+  }
   // Jinja's `is iterable` holds for strings (their characters), lists and mappings (their keys)
   let members: unknown[] | undefined;
   if (typeof type === 'string') return 'Any';

@@ -42,7 +42,6 @@ export const nested: ToolSpec = {
         description: 'Who flies',
         properties: { name: { type: 'string', description: 'full name' }, age: { type: 'number', description: 'years' } },
         required: ['name'],
-        additionalProperties: false,
       },
       options: { type: 'object', description: 'Extras by name', additionalProperties: { type: 'boolean' } },
       confirmed: { type: 'boolean', description: 'Whether to confirm now' },

@@ -75,11 +75,13 @@ describe('renderChat', () => {
     expect(pythonType({ type: 'array' })).toBe('list[Any]');
   });
 
-  it('writes Any for type names the template would recurse on forever', () => {
+  it('writes Any and dict where the template recurses forever or writes Union[]', () => {
     expect(pythonType({ type: ['string', 'null'] })).toBe('Union[str,Any]');
     expect(pythonType({ type: 'null' })).toBe('Any');
     expect(pythonType({ description: 'no type' })).toBe('Any');
     expect(pythonType(false)).toBe('Any');
-    expect(pythonType({ type: 'object', additionalProperties: false })).toBe('dict[str, Any]');
+    expect(pythonType({ type: 'object', additionalProperties: false })).toBe('dict');
+    expect(pythonType({ type: 'object', additionalProperties: true })).toBe('dict[str, Any]');
+    expect(pythonType({ type: 'object', additionalProperties: { type: 'integer' } })).toBe('dict[str, int]');
   });
 });
