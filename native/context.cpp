@@ -6,6 +6,7 @@
 #include "worker.h"
 
 #include <memory>
+#include <vector>
 
 namespace hermes3 {
 namespace {
@@ -23,6 +24,8 @@ Napi::Function ContextWrap::Define(Napi::Env env) {
         InstanceMethod<&ContextWrap::RemoveTokens>("removeTokens"),
         InstanceMethod<&ContextWrap::SequenceLength>("sequenceLength"),
         InstanceMethod<&ContextWrap::Stats>("stats"),
+        InstanceMethod<&ContextWrap::SaveSequence>("saveSequence"),
+        InstanceMethod<&ContextWrap::RestoreSequence>("restoreSequence"),
         InstanceMethod<&ContextWrap::Dispose>("dispose"),
     });
 }
@@ -121,6 +124,46 @@ Napi::Value ContextWrap::Stats(const Napi::CallbackInfo & info) {
     out.Set("threads", llama_n_threads(ctx));
     out.Set("threadsBatch", llama_n_threads_batch(ctx));
     return out;
+}
+
+// saveSequence(seq) -> Promise<Buffer>: the sequence's KV cache state (llama.cpp's format)
+Napi::Value ContextWrap::SaveSequence(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    std::shared_ptr<ContextHandle> handle = Require(env);
+    if (handle->active.load() != nullptr) Throw(env, "ERR_BUSY", "a generation is running on this context");
+    const int32_t seq = info[0].As<Napi::Number>().Int32Value();
+    using Bytes = std::vector<uint8_t>;
+    return PromiseWorker<Bytes>::Run(
+        env, "hermes3:saveSequence",
+        [handle, seq]() {
+            Bytes bytes(llama_state_seq_get_size(handle->ctx, seq));
+            const size_t n = llama_state_seq_get_data(handle->ctx, bytes.data(), bytes.size(), seq);
+            if (n == 0 && !bytes.empty()) throw NativeError("ERR_STATE", "llama.cpp could not copy the sequence state");
+            bytes.resize(n);
+            return bytes;
+        },
+        [](Napi::Env env, Bytes & bytes) -> Napi::Value { return Napi::Buffer<uint8_t>::Copy(env, bytes.data(), bytes.size()); });
+}
+
+// restoreSequence(seq, bytes) -> Promise<void>: replaces the sequence's KV cache with a saved state
+Napi::Value ContextWrap::RestoreSequence(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    std::shared_ptr<ContextHandle> handle = Require(env);
+    if (handle->active.load() != nullptr) Throw(env, "ERR_BUSY", "a generation is running on this context");
+    const int32_t seq = info[0].As<Napi::Number>().Int32Value();
+    Napi::Uint8Array input = info[1].As<Napi::Uint8Array>();
+    auto bytes = std::make_shared<std::vector<uint8_t>>(input.Data(), input.Data() + input.ByteLength());
+    return PromiseWorker<bool>::Run(
+        env, "hermes3:restoreSequence",
+        [handle, seq, bytes]() {
+            llama_memory_seq_rm(llama_get_memory(handle->ctx), seq, -1, -1);
+            BeginErrorCapture();
+            const size_t n = llama_state_seq_set_data(handle->ctx, bytes->data(), bytes->size(), seq);
+            std::string errors = EndErrorCapture();
+            if (n == 0) throw NativeError("ERR_STATE", errors.empty() ? "the saved state does not fit this context (another model, a smaller nCtx, or a corrupt file)" : errors);
+            return true;
+        },
+        [](Napi::Env env, bool &) -> Napi::Value { return env.Undefined(); });
 }
 
 Napi::Value ContextWrap::Dispose(const Napi::CallbackInfo & info) {

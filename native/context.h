@@ -24,6 +24,8 @@ class ContextWrap : public Napi::ObjectWrap<ContextWrap> {
     Napi::Value RemoveTokens(const Napi::CallbackInfo & info);
     Napi::Value SequenceLength(const Napi::CallbackInfo & info);
     Napi::Value Stats(const Napi::CallbackInfo & info);
+    Napi::Value SaveSequence(const Napi::CallbackInfo & info);
+    Napi::Value RestoreSequence(const Napi::CallbackInfo & info);
     Napi::Value Dispose(const Napi::CallbackInfo & info);
 
     std::shared_ptr<ContextHandle> handle_;

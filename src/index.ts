@@ -14,6 +14,8 @@ export { Sequence, type Chunk, type FinishReason, type GenerationTimings } from 
 export { quantize, type QuantizeOptions } from './engine/quantize.js';
 export type { LoadModelOptions, ContextOptions, GenerateOptions, Logger, LogLevel, KvCacheType } from './engine/options.js';
 export { formatChat, renderChat, type FormatOptions } from './chat/format.js';
+export { Chat, type ChatOptions, type SendOptions, type ChatEvent, type ChatResult, type ChatUsage, type ChatFormatter } from './chat/session.js';
+export { tokenizeParts } from './chat/tokenize.js';
 export type { ChatMessage, ChatRole, ToolCall, ToolSpec, PromptPart } from './chat/messages.js';
 export { readGgufHeader, parseGguf, type GgufHeader, type GgufTensorInfo } from './gguf/reader.js';
 export {

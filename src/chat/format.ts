@@ -21,8 +21,12 @@ class Parts {
   text(s: string): void {
     if (s.length === 0) return;
     const last = this.parts[this.parts.length - 1];
-    if (last && !last.special) last.text += s;
+    if (last && !last.special && last.message === undefined) last.text += s;
     else this.parts.push({ text: s, special: false });
+  }
+  /** an assistant reply, kept whole: a chat substitutes the token ids the model generated */
+  content(s: string, message: number): void {
+    if (s.length > 0) this.parts.push({ text: s, special: false, message });
   }
   special(s: string): void {
     this.parts.push({ text: s, special: true });
@@ -83,6 +87,9 @@ export function renderChat(messages: readonly ChatMessage[], options: FormatOpti
     out.special(IM_START);
     if (m.role === 'assistant' && m.toolCalls !== undefined) {
       out.text(`assistant${m.toolCalls.map(renderToolCall).join('')}`);
+    } else if (m.role === 'assistant') {
+      out.text('assistant\n');
+      out.content(m.content, i);
     } else {
       out.text(`${m.role}\n${m.content}`);
     }

@@ -28,4 +28,6 @@ export interface PromptPart {
   text: string;
   /** true for a special token of the template (tokenized with special-token parsing) */
   special: boolean;
+  /** set on the part that is exactly the content of messages[message], an assistant reply */
+  message?: number;
 }

@@ -1,6 +1,8 @@
 import { readGgufHeader } from '../gguf/reader.js';
 import { AbortError, DisposedError, OptionsError, fromNative } from '../errors.js';
 import { getAddon, type NativeModel, type NativeModelInfo } from '../native/index.js';
+import { Chat, type ChatOptions } from '../chat/session.js';
+import { chatTemplateWarning } from '../chat/template.js';
 import { Context } from './context.js';
 import { contextSchema, loadModelSchema, type ContextOptions, type LoadModelOptions, type Logger } from './options.js';
 import { parseOptions } from './validate.js';
@@ -44,7 +46,13 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
       opts.onProgress ?? null,
       control,
     );
-    return new Model(native, opts.modelPath, opts.nCtx);
+    const model = new Model(native, opts.modelPath, opts.nCtx);
+    const warning = chatTemplateWarning(model.info.chatTemplate, opts.modelPath);
+    if (warning) {
+      if (opts.logger) opts.logger('warn', warning);
+      else process.emitWarning(warning, { code: 'HERMES3_CHAT_TEMPLATE' });
+    }
+    return model;
   } catch (err) {
     throw fromNative(err, `cannot load ${opts.modelPath}`);
   } finally {
@@ -89,6 +97,15 @@ export class Model {
     } catch (err) {
       throw fromNative(err);
     }
+  }
+
+  /**
+   * Starts a chat: a conversation with its own sequence (and, unless `context` is given, its own
+   * context, created on the first turn). Generation options given here apply to every turn.
+   */
+  chat(options: ChatOptions = {}): Chat {
+    this.assertLive();
+    return new Chat(this, options);
   }
 
   /** Creates a context (KV cache and compute buffers) over this model. */

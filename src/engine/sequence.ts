@@ -8,10 +8,12 @@ import { parseOptions } from './validate.js';
 export type FinishReason = 'stop' | 'length' | 'abort' | 'tool_call';
 
 export interface GenerationTimings {
-  /** tokens evaluated for the prompt (after KV cache reuse) */
+  /** tokens of the prompt, cached or not */
   promptTokens: number;
   /** prompt tokens found in the KV cache and not evaluated again */
   cachedTokens: number;
+  /** prompt tokens evaluated: promptTokens - cachedTokens */
+  evaluatedTokens: number;
   generatedTokens: number;
   promptMs: number;
   generateMs: number;
@@ -110,6 +112,45 @@ export class Sequence {
     }
     this.history = [];
     this.cached = 0;
+  }
+
+  /** The KV cache state of the sequence (llama.cpp's format) with the tokens it holds. */
+  async saveState(): Promise<{ tokens: number[]; state: Buffer }> {
+    this.assertLive();
+    if (this.running) throw new BusyError('the sequence is generating; wait for it or abort it first');
+    const release = await this.context.acquire();
+    try {
+      const state = await this.context.native.saveSequence(this.id);
+      return { tokens: this.history.slice(0, this.cached), state };
+    } catch (err) {
+      throw fromNative(err, 'cannot save the sequence state');
+    } finally {
+      release();
+    }
+  }
+
+  /** Replaces the sequence with a saved state: its tokens are cached again without evaluation. */
+  async restoreState(saved: { tokens: readonly number[]; state: Uint8Array }): Promise<void> {
+    this.assertLive();
+    if (this.running) throw new BusyError('the sequence is generating; wait for it or abort it first');
+    const tokens = this.checkTokens(saved.tokens);
+    const release = await this.context.acquire();
+    try {
+      await this.context.native.restoreSequence(this.id, saved.state);
+      const held = this.context.native.sequenceLength(this.id);
+      if (held !== tokens.length) {
+        this.context.native.removeTokens(this.id, 0, -1);
+        throw new OptionsError(`the saved state holds ${held} tokens but ${tokens.length} token ids came with it; the file does not belong together`);
+      }
+      this.history = tokens;
+      this.cached = tokens.length;
+    } catch (err) {
+      this.history = [];
+      this.cached = 0;
+      throw fromNative(err, 'cannot restore the sequence state');
+    } finally {
+      release();
+    }
   }
 
   /** Aborts a running generation, frees the KV cells and returns the slot to the context. */
@@ -275,8 +316,9 @@ export class Sequence {
 function timings(done: NativeGenerationDone, cachedTokens: number): GenerationTimings {
   const rate = (n: number, ms: number) => (ms > 0 ? (n * 1000) / ms : 0);
   return {
-    promptTokens: done.nPromptTokens,
+    promptTokens: cachedTokens + done.nPromptTokens,
     cachedTokens,
+    evaluatedTokens: done.nPromptTokens,
     generatedTokens: done.nGenerated,
     promptMs: done.promptMs,
     generateMs: done.generateMs,

@@ -82,6 +82,8 @@ export interface NativeContext {
   ): void;
   removeTokens(seq: number, from: number, to: number): boolean;
   sequenceLength(seq: number): number;
+  saveSequence(seq: number): Promise<Buffer>;
+  restoreSequence(seq: number, state: Uint8Array): Promise<void>;
   stats(): { nCtx: number; nCtxSeq: number; nBatch: number; nUbatch: number; nSeqMax: number; threads: number; threadsBatch: number };
   dispose(): void;
 }

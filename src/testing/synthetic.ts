@@ -33,10 +33,12 @@ const syntheticSchema = z.strictObject({
   seed: z.number().int().min(0).max(0xffffffff).default(1),
   /** layers to write instead of the shape's count (smaller benchmark models of the same width) */
   nLayer: z.number().int().min(1).optional(),
+  /** tokenizer.chat_template (default: Hermes 3's plain ChatML loop) */
+  chatTemplate: z.string().optional(),
 });
 export type SyntheticModelOptions = z.input<typeof syntheticSchema>;
 
-function tokenizerMetadata(): Map<string, GgufTypedValue> {
+function tokenizerMetadata(chatTemplate: string): Map<string, GgufTypedValue> {
   const header = parseGguf(readFileSync(VOCAB_PATH), VOCAB_PATH);
   const out = new Map<string, GgufTypedValue>();
   for (const [key, tv] of header.metadata) if (key.startsWith('tokenizer.')) out.set(key, tv);
@@ -51,11 +53,11 @@ function tokenizerMetadata(): Map<string, GgufTypedValue> {
   types.values[HERMES_TOKENS.imEnd] = CONTROL;
   out.set('tokenizer.ggml.eos_token_id', { type: GgufValueType.UINT32, value: HERMES_TOKENS.imEnd });
   out.set('tokenizer.ggml.add_bos_token', { type: GgufValueType.BOOL, value: true });
-  out.set('tokenizer.chat_template', { type: GgufValueType.STRING, value: HERMES_CHAT_TEMPLATE });
+  out.set('tokenizer.chat_template', { type: GgufValueType.STRING, value: chatTemplate });
   return out;
 }
 
-function modelMetadata(shape: ModelShape, nLayer: number): Map<string, GgufTypedValue> {
+function modelMetadata(shape: ModelShape, nLayer: number, chatTemplate: string): Map<string, GgufTypedValue> {
   const u32 = (value: number): GgufTypedValue => ({ type: GgufValueType.UINT32, value });
   const f32 = (value: number): GgufTypedValue => ({ type: GgufValueType.FLOAT32, value });
   const str = (value: string): GgufTypedValue => ({ type: GgufValueType.STRING, value });
@@ -76,7 +78,7 @@ function modelMetadata(shape: ModelShape, nLayer: number): Map<string, GgufTyped
     ['llama.attention.layer_norm_rms_epsilon', f32(1e-5)],
     ['llama.vocab_size', u32(shape.nVocab)],
   ]);
-  for (const [k, v] of tokenizerMetadata()) m.set(k, v);
+  for (const [k, v] of tokenizerMetadata(chatTemplate)) m.set(k, v);
   return m;
 }
 
@@ -146,7 +148,7 @@ export async function writeSyntheticModel(options: SyntheticModelOptions): Promi
   const f16Path = opts.quant === 'F16' ? opts.path : `${opts.path}.f16.tmp`;
   const partial = `${f16Path}.partial`;
   try {
-    await writeGguf(partial, modelMetadata(shape, nLayer), tensors(shape, nLayer, new Rng(opts.seed)));
+    await writeGguf(partial, modelMetadata(shape, nLayer, opts.chatTemplate ?? HERMES_CHAT_TEMPLATE), tensors(shape, nLayer, new Rng(opts.seed)));
     await rename(partial, f16Path);
     if (opts.quant !== 'F16') await quantize({ input: f16Path, output: opts.path, type: opts.quant });
   } finally {

@@ -118,7 +118,8 @@ describe('streaming generation', () => {
     // the last sampled token of turn 1 was never decoded; everything before it was reused
     expect(second.last.timings!.cachedTokens).toBe(historyLength - 1);
     const followTokens = model.tokenize(followUp, { special: true });
-    expect(second.last.timings!.promptTokens).toBe(followTokens.length + 1);
+    expect(second.last.timings!.evaluatedTokens).toBe(followTokens.length + 1);
+    expect(second.last.timings!.promptTokens).toBe(historyLength + followTokens.length);
 
     const fresh = ctx.sequence();
     const oneShot = await generate(fresh, [...model.tokenize(prompt, { special: true, addBos: true }), ...first.tokens, ...followTokens], {
