@@ -1,18 +1,21 @@
 #!/usr/bin/env node
 import { Hermes3Error, OptionsError } from '../errors.js';
+import { chatCommand, chatUsage } from './chat.js';
 import { demoCommand, demoUsage } from './demo.js';
 import { runCommand, runUsage } from './run.js';
 
 const usage = `hermes3 <command> [options]
 
 Commands:
-  run      generate a reply to one prompt (${'`'}hermes3 run --help${'`'})
+  run      generate a reply to one prompt
+  chat     chat with a model in the terminal
   demo     write a tiny synthetic model and stream a reply from it
 
 Every command takes --help.`;
 
 const commands: Record<string, { usage: string; run: (argv: string[], out: NodeJS.WritableStream, signal: AbortSignal) => Promise<unknown> }> = {
   run: { usage: runUsage, run: runCommand },
+  chat: { usage: chatUsage, run: chatCommand },
   demo: { usage: demoUsage, run: demoCommand },
 };
 

@@ -75,7 +75,12 @@ export const samplingSchema = {
   mirostatTau: num(0, 100).default(5),
   mirostatEta: num(0, 1).default(0.1),
   /** token id -> bias added to its logit (-Infinity bans it) */
-  logitBias: z.record(z.string().regex(/^\d+$/, { error: 'expected token ids as keys' }), z.number({ error: 'expected a number' })).optional(),
+  logitBias: z
+    .record(
+      z.string().regex(/^\d+$/, { error: 'expected token ids as keys' }),
+      z.custom<number>((v) => typeof v === 'number' && !Number.isNaN(v) && v !== Infinity, { error: 'expected a number, or -Infinity to ban the token' }),
+    )
+    .optional(),
   dryMultiplier: num(0, 100).default(0),
   dryBase: num(1, 100).default(1.75),
   dryAllowedLength: int(0, 1 << 16).default(2),

@@ -1,0 +1,146 @@
+import { createInterface, type Interface } from 'node:readline';
+import { Hermes3Error, OptionsError } from '../errors.js';
+import { loadModel } from '../engine/model.js';
+import type { Chat } from '../chat/session.js';
+import { intArg, numArg, parse } from './args.js';
+
+export const chatUsage = `hermes3 chat --model FILE [options]
+
+An interactive chat in the terminal. Replies stream as they are generated; Ctrl-C stops a reply
+(what was shown stays in the conversation), Ctrl-C on an empty line or Ctrl-D quits.
+
+  --model FILE         GGUF model file (required)
+  --system TEXT        system prompt
+  --ctx N              context length (default: min(training context, 4096))
+  --max-tokens N       most tokens per reply (default 512)
+  --temperature T      sampling temperature (default 0.8)
+  --seed S             sampling seed
+  --threads N          CPU threads (default: physical cores)
+  --gpu-layers N|max   layers to offload to the GPU (default 0)
+
+In the chat:
+  /system TEXT         set the system prompt (empty: none)
+  /reset               forget the conversation
+  /save FILE           save the conversation and its KV cache
+  /load FILE           resume a saved conversation
+  /help                this list
+  /exit                quit`;
+
+const HELP = chatUsage.slice(chatUsage.indexOf('In the chat:'));
+
+async function reply(chat: Chat, rl: Interface, text: string, out: NodeJS.WritableStream): Promise<void> {
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  rl.on('SIGINT', onSigint);
+  try {
+    out.write('\n');
+    for await (const ev of chat.send(text, { signal: controller.signal })) {
+      if (ev.type === 'text') out.write(ev.text);
+      else {
+        const t = ev.timings;
+        const reason = ev.finishReason === 'abort' ? 'stopped' : ev.finishReason;
+        const dropped = ev.droppedMessages ? `, ${ev.droppedMessages} old messages dropped` : '';
+        out.write(`\n\x1b[2m[${reason}: ${ev.usage.completionTokens} tokens, ${t.generateTokensPerSecond.toFixed(1)} tok/s, ${ev.usage.cachedTokens} of ${ev.usage.promptTokens} prompt tokens cached${dropped}]\x1b[0m\n\n`);
+      }
+    }
+  } finally {
+    rl.off('SIGINT', onSigint);
+  }
+}
+
+async function command(chat: Chat, line: string, out: NodeJS.WritableStream): Promise<boolean> {
+  const [name, ...rest] = line.slice(1).split(' ');
+  const arg = rest.join(' ').trim();
+  switch (name) {
+    case 'exit':
+    case 'quit':
+      return false;
+    case 'help':
+      out.write(HELP + '\n');
+      return true;
+    case 'system':
+      chat.systemPrompt = arg || undefined;
+      out.write(arg ? 'system prompt set\n' : 'system prompt cleared\n');
+      return true;
+    case 'reset':
+      chat.reset();
+      out.write('conversation cleared\n');
+      return true;
+    case 'save':
+    case 'load':
+      if (!arg) {
+        out.write(`usage: /${name} FILE\n`);
+        return true;
+      }
+      if (name === 'save') await chat.save(arg);
+      else await chat.load(arg);
+      out.write(name === 'save' ? `saved to ${arg}\n` : `loaded ${arg} (${chat.history.length} messages)\n`);
+      return true;
+    default:
+      out.write(`unknown command /${name}; /help lists the commands\n`);
+      return true;
+  }
+}
+
+export async function chatCommand(argv: string[], out: NodeJS.WritableStream, signal: AbortSignal): Promise<void> {
+  const { values } = parse(argv, {
+    model: { type: 'string' },
+    system: { type: 'string' },
+    ctx: { type: 'string' },
+    'max-tokens': { type: 'string' },
+    temperature: { type: 'string' },
+    seed: { type: 'string' },
+    threads: { type: 'string' },
+    'gpu-layers': { type: 'string' },
+  });
+  if (!values.model) throw new OptionsError('hermes3 chat needs --model FILE (a GGUF model)');
+  const gpu = values['gpu-layers'];
+  const model = await loadModel({ modelPath: values.model, nGpuLayers: gpu === 'max' ? 'max' : (intArg(gpu, 'gpu-layers', 0) ?? 0), signal });
+  const threads = intArg(values.threads, 'threads', 1);
+  const context = await model.createContext({ nCtx: intArg(values.ctx, 'ctx', 16), threads });
+  const chat = model.chat({
+    context,
+    systemPrompt: values.system,
+    maxTokens: intArg(values['max-tokens'], 'max-tokens', 1) ?? 512,
+    temperature: numArg(values.temperature, 'temperature') ?? 0.8,
+    seed: intArg(values.seed, 'seed', 0),
+  });
+  const rl = createInterface({ input: process.stdin, output: out, terminal: process.stdin.isTTY });
+  out.write(`${model.info.name || model.path} — /help for commands, Ctrl-D to quit\n\n`);
+  // Ctrl-C at the prompt: clear a typed line, or quit on an empty one
+  const onPromptSigint = () => {
+    if (rl.line.length > 0) {
+      (rl as unknown as { _deleteLineLeft?: () => void })._deleteLineLeft?.();
+      rl.write('\n');
+    } else rl.close();
+  };
+  // the line iterator buffers what is typed (or piped) while a reply streams
+  const lines = rl[Symbol.asyncIterator]();
+  rl.setPrompt('> ');
+  try {
+    for (;;) {
+      rl.on('SIGINT', onPromptSigint);
+      rl.prompt();
+      const next = await lines.next();
+      rl.off('SIGINT', onPromptSigint);
+      if (next.done) break;
+      const text = String(next.value).trim();
+      if (!text) continue;
+      try {
+        if (text.startsWith('/')) {
+          if (!(await command(chat, text, out))) break;
+        } else {
+          await reply(chat, rl, text, out);
+        }
+      } catch (err) {
+        if (!(err instanceof Hermes3Error)) throw err;
+        out.write(`error: ${err.message}\n`);
+      }
+    }
+  } finally {
+    rl.close();
+    out.write('\n');
+    await chat.dispose();
+    await model.dispose();
+  }
+}
