@@ -46,7 +46,19 @@ SamplerWrap::SamplerWrap(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Sam
         const std::string g = grammar.As<Napi::String>();
         Napi::Value rootV = o.Get("grammarRoot");
         const std::string root = rootV.IsString() ? rootV.As<Napi::String>().Utf8Value() : "root";
-        llama_sampler * gs = llama_sampler_init_grammar(vocab, g.c_str(), root.c_str());
+        // a lazy grammar waits for a trigger pattern (e.g. "<tool_call>") before it constrains
+        Napi::Value triggers = o.Get("grammarTriggerPatterns");
+        llama_sampler * gs = nullptr;
+        if (triggers.IsArray()) {
+            Napi::Array arr = triggers.As<Napi::Array>();
+            std::vector<std::string> patterns;
+            for (uint32_t i = 0; i < arr.Length(); i++) patterns.push_back(arr.Get(i).As<Napi::String>());
+            std::vector<const char *> ptrs;
+            for (auto & p : patterns) ptrs.push_back(p.c_str());
+            gs = llama_sampler_init_grammar_lazy_patterns(vocab, g.c_str(), root.c_str(), ptrs.data(), ptrs.size(), nullptr, 0);
+        } else {
+            gs = llama_sampler_init_grammar(vocab, g.c_str(), root.c_str());
+        }
         if (!gs) {
             handle_.reset();
             Throw(env, "ERR_INVALID_GRAMMAR", "the GBNF grammar could not be parsed (llama.cpp rejected it)");

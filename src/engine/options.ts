@@ -90,6 +90,8 @@ export const samplingSchema = {
   /** a GBNF grammar that constrains the output */
   grammar: z.string({ error: 'expected a GBNF grammar string' }).min(1).optional(),
   grammarRoot: z.string().default('root'),
+  /** make the grammar lazy: it applies from the first match of one of these patterns (regex, matched from the start of the output; the grammar sees the text from the first capture group) */
+  grammarTriggerPatterns: z.array(z.string(), { error: 'expected an array of regular expressions' }).optional(),
 };
 
 export const generateSchema = z.strictObject({

@@ -33,7 +33,7 @@ function toCall(value: unknown): ParsedToolCall | undefined {
   let v = value as Record<string, unknown>;
   if (v.function && typeof v.function === 'object' && !('name' in v)) v = v.function as Record<string, unknown>;
   if (typeof v.name !== 'string' || v.name.length === 0) return undefined;
-  let args = v.arguments ?? v.parameters ?? {};
+  let args: unknown = v.arguments ?? v.parameters ?? {};
   if (typeof args === 'string') args = args.trim() === '' ? {} : parseLooseJson(args);
   if (args === null || typeof args !== 'object' || Array.isArray(args)) return undefined;
   return { name: v.name, arguments: args as Record<string, unknown> };
