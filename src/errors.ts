@@ -103,3 +103,12 @@ export function fromNative(err: unknown, context?: string): Hermes3Error {
       return new NativeError(code, message, { cause: err });
   }
 }
+
+/** A JSON-mode reply did not validate against its schema. */
+export class SchemaValidationError extends Hermes3Error {
+  readonly text: string;
+  constructor(message: string, text: string, options?: { cause?: unknown }) {
+    super('ERR_SCHEMA_VALIDATION', message, options);
+    this.text = text;
+  }
+}

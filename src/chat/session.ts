@@ -8,15 +8,20 @@ import { BusyError, ContextOverflowError, DisposedError, OptionsError } from '..
 import type { Context } from '../engine/context.js';
 import type { Model } from '../engine/model.js';
 import { generateSchema, type GenerateOptions } from '../engine/options.js';
-import type { FinishReason, GenerationTimings, Sequence } from '../engine/sequence.js';
+import type { Chunk, FinishReason, GenerationTimings, Sequence } from '../engine/sequence.js';
 import { int, parseOptions } from '../engine/validate.js';
-import { renderChat } from './format.js';
-import type { ChatMessage, PromptPart } from './messages.js';
+import { SchemaValidationError } from '../errors.js';
+import { TOOL_CALL_TRIGGER, toToolSpec, toolCallGrammar, type Tool } from '../tools/define.js';
+import { schemaToGrammar } from '../tools/grammar.js';
+import { ToolCallStream, parseToolCalls, type ParsedToolCall } from '../tools/parse.js';
+import { parseLooseJson } from '../tools/pyliteral.js';
+import type { ChatMessage, ToolSpec } from './messages.js';
 import { readChatFile, writeChatFile } from './persist.js';
-import { renderModelTemplate } from './template.js';
-import { tokenizeParts } from './tokenize.js';
+import { promptTokens, type ChatFormatter } from './prompt.js';
+import { pyJson } from './pyjson.js';
+import { runToolCalls, toolResponse } from './tool-runner.js';
 
-export type ChatFormatter = (messages: readonly ChatMessage[], options: { addGenerationPrompt: boolean }) => string;
+export type { ChatFormatter } from './prompt.js';
 
 const ownOptions = {
   /** the system turn that opens every prompt */
@@ -40,8 +45,17 @@ const { signal: _signal, parseSpecial: _parseSpecial, ...generationShape } = gen
 const chatSchema = z.strictObject({ ...ownOptions, ...generationShape });
 /** Options of model.chat(): the chat's own and default generation options for every turn. */
 export type ChatOptions = z.input<typeof chatSchema>;
-/** Options of one turn: generation options (see GenerateOptions) and a signal. */
-export type SendOptions = Omit<GenerateOptions, 'parseSpecial'>;
+/** Options of one turn: generation options (see GenerateOptions), a signal, tools and JSON mode. */
+export interface SendOptions<S extends z.ZodType = z.ZodType> extends Omit<GenerateOptions, 'parseSpecial'> {
+  /** tools the model may call; their handlers run and their results go back to the model */
+  tools?: readonly Tool[];
+  /** 'auto' (default): the model decides; 'none': no tools offered; 'required': the first step must call one; { name }: must call that one */
+  toolChoice?: 'auto' | 'none' | 'required' | { name: string };
+  /** most generations in one turn, tool rounds included (default 5) */
+  maxSteps?: number;
+  /** JSON mode: Hermes's schema system prompt and a grammar; the reply is parsed and validated */
+  schema?: S;
+}
 
 export interface ChatUsage {
   /** tokens of the prompt of this turn, cached or not */
@@ -53,14 +67,34 @@ export interface ChatUsage {
 
 export type ChatEvent =
   | { type: 'text'; text: string }
-  | { type: 'done'; text: string; finishReason: FinishReason; usage: ChatUsage; timings: GenerationTimings; droppedMessages: number };
+  | { type: 'tool_call'; call: ParsedToolCall; step: number }
+  | { type: 'tool_result'; call: ParsedToolCall; result?: unknown; error?: string; step: number }
+  | {
+      type: 'done';
+      /** the final reply's text (for JSON mode, the JSON) */
+      text: string;
+      finishReason: FinishReason;
+      /** summed over the turn's steps */
+      usage: ChatUsage;
+      /** of the last step */
+      timings: GenerationTimings;
+      /** every tool call of the turn, in order */
+      toolCalls: ParsedToolCall[];
+      /** JSON mode: the parsed and validated reply */
+      object?: unknown;
+      steps: number;
+      droppedMessages: number;
+    };
 
-export interface ChatResult {
+export interface ChatResult<T = unknown> {
   text: string;
   finishReason: FinishReason;
   usage: ChatUsage;
   timings: GenerationTimings;
-  toolCalls: never[];
+  toolCalls: ParsedToolCall[];
+  /** JSON mode: the reply, parsed and validated by the schema */
+  object: T;
+  steps: number;
 }
 
 export class Chat {
@@ -117,19 +151,27 @@ export class Chat {
    * finish reason, token usage and timings. The reply joins the history when the turn ends,
    * also when it is aborted (as far as it was streamed).
    */
-  send(text: string, options: SendOptions = {}): AsyncGenerator<ChatEvent, void> {
+  send<S extends z.ZodType = z.ZodType>(text: string, options: SendOptions<S> = {}): AsyncGenerator<ChatEvent, void> {
     this.assertIdle();
     if (typeof text !== 'string') throw new OptionsError(`Invalid message for send: expected a string, received ${typeof text}`);
-    const { signal, ...rest } = options;
+    const { signal, tools, toolChoice, maxSteps, schema, ...rest } = options ?? {};
+    const turn = parseOptions(turnSchema, { tools, toolChoice, maxSteps, schema }, 'send');
     const opts = parseOptions(generateSchema, { ...this.defaults, ...rest, signal }, 'send');
-    return this.turn(text, opts);
+    if (turn.schema && (turn.tools?.length ?? 0) > 0) throw new OptionsError('Invalid options for send: schema (JSON mode) and tools cannot be combined in one turn');
+    if (turn.schema && opts.grammar) throw new OptionsError('Invalid options for send: schema (JSON mode) brings its own grammar; drop grammar');
+    if (typeof turn.toolChoice === 'object' && !turn.tools?.some((t) => t.name === (turn.toolChoice as { name: string }).name)) {
+      throw new OptionsError(`Invalid option toolChoice for send: no tool named ${JSON.stringify(turn.toolChoice.name)} among tools`);
+    }
+    return this.turn(text, opts, turn as TurnOptions);
   }
 
-  /** Sends a user message and resolves with the whole reply. */
-  async ask(text: string, options: SendOptions = {}): Promise<ChatResult> {
-    let result: ChatResult | undefined;
+  /** Sends a user message and resolves with the whole reply (and, with a schema, the typed object). */
+  async ask<S extends z.ZodType = z.ZodType>(text: string, options: SendOptions<S> = {}): Promise<ChatResult<z.output<S>>> {
+    let result: ChatResult<z.output<S>> | undefined;
     for await (const ev of this.send(text, options)) {
-      if (ev.type === 'done') result = { text: ev.text, finishReason: ev.finishReason, usage: ev.usage, timings: ev.timings, toolCalls: [] };
+      if (ev.type === 'done') {
+        result = { text: ev.text, finishReason: ev.finishReason, usage: ev.usage, timings: ev.timings, toolCalls: ev.toolCalls, object: ev.object as z.output<S>, steps: ev.steps };
+      }
     }
     return result!;
   }
@@ -195,38 +237,26 @@ export class Chat {
     return this.starting.then((s) => (this.sequence = s));
   }
 
-  private conversation(user: ChatMessage): ChatMessage[] {
-    const system: ChatMessage[] = this.options.systemPrompt !== undefined ? [{ role: 'system', content: this.options.systemPrompt }] : [];
-    return [...system, ...this.messages, user];
+  /** One generation of a turn (a seam for tests that script the model's output). */
+  protected generate(seq: Sequence, tokens: number[], options: GenerateOptions): AsyncIterable<Chunk> {
+    return seq.generateFrom(tokens, options);
   }
 
-  private promptTokens(messages: ChatMessage[]): number[] {
-    const format = this.options.chatFormat;
-    if (format === 'chatml') {
-      const offset = messages.length - this.messages.length - 1;
-      const replies = new Map([...this.replies].map(([i, t]) => [i + offset, t]));
-      return tokenizeParts(this.model, renderChat(messages), { addBos: true, replies });
-    }
-    const text =
-      format === 'model'
-        ? renderModelTemplate(this.model.info.chatTemplate ?? '', messages, {
-            addGenerationPrompt: true,
-            eosToken: this.model.detokenize([this.model.info.specialTokens.eos], { special: true }),
-          })
-        : format(messages, { addGenerationPrompt: true });
-    // a template string mixes template and content: special tokens are parsed throughout
-    const parts: PromptPart[] = [{ text, special: true }];
-    const tokens = tokenizeParts(this.model, parts, { addBos: true });
-    const bos = this.model.info.specialTokens.bos;
-    if (tokens[0] === bos && tokens[1] === bos) tokens.shift();
-    return tokens;
+  private system(extra?: string): ChatMessage[] {
+    const out: ChatMessage[] = [];
+    if (this.options.systemPrompt !== undefined) out.push({ role: 'system', content: this.options.systemPrompt });
+    if (extra !== undefined) out.push({ role: 'system', content: extra });
+    return out;
   }
 
-  /** The prompt for a turn, dropping the oldest turns (or raising) when it does not fit. */
-  private fit(user: ChatMessage, room: number, reserve: number): { tokens: number[]; dropped: number } {
+  /** The prompt for a step, dropping the oldest turns (or raising) when it does not fit. */
+  private fit(pending: ChatMessage[], room: number, reserve: number, tools: ToolSpec[], extraSystem?: string): { tokens: number[]; dropped: number } {
     let dropped = 0;
     for (;;) {
-      const tokens = this.promptTokens(this.conversation(user));
+      const system = this.system(extraSystem);
+      const messages = [...system, ...this.messages, ...pending];
+      const replies = new Map([...this.replies].map(([i, t]) => [i + system.length, t]));
+      const tokens = promptTokens(this.model, this.options.chatFormat, messages, { tools, replies });
       if (tokens.length + reserve <= room) return { tokens, dropped };
       if (this.options.contextOverflow === 'error' || this.messages.length === 0) {
         throw new ContextOverflowError(
@@ -245,53 +275,150 @@ export class Chat {
     }
   }
 
-  private async *turn(text: string, opts: z.output<typeof generateSchema>): AsyncGenerator<ChatEvent, void> {
+  private async *turn(text: string, opts: z.output<typeof generateSchema>, turn: TurnOptions): AsyncGenerator<ChatEvent, void> {
     if (this.busy) throw new BusyError('the chat is already answering; wait for the reply or abort it first');
     this.busy = true;
-    const user: ChatMessage = { role: 'user', content: text };
-    let reply = '';
-    const generated: number[] = [];
-    let recorded = false;
-    const record = () => {
-      if (recorded) return;
-      recorded = true;
-      this.messages.push(user, { role: 'assistant', content: reply });
-      const eog = this.model.info.specialTokens.eog;
-      const body = generated.length > 0 && eog.includes(generated[generated.length - 1]) ? generated.slice(0, -1) : generated;
-      // the generated ids stand for the reply only when they spell exactly the text kept
-      if (this.model.detokenize(body) === reply) this.replies.set(this.messages.length - 1, body);
+    const offered = turn.toolChoice === 'none' ? [] : (turn.tools ?? []);
+    const specs = offered.map(toToolSpec);
+    const jsonSchema = turn.schema ? (z.toJSONSchema(turn.schema, { io: 'output' }) as Record<string, unknown>) : undefined;
+    if (jsonSchema) delete jsonSchema.$schema;
+    const schemaPrompt = jsonSchema
+      ? `You are a helpful assistant that answers in JSON. Here's the json schema you must adhere to:\n<schema>\n${pyJson(jsonSchema)}\n</schema>`
+      : undefined;
+    // messages of this turn, joined to the history when the turn ends (or is abandoned)
+    const pending: ChatMessage[] = [{ role: 'user', content: text }];
+    const replyTokens = new Map<number, number[]>();
+    let committed = false;
+    const commit = () => {
+      if (committed) return;
+      committed = true;
+      const base = this.messages.length;
+      this.messages.push(...pending);
+      for (const [i, t] of replyTokens) this.replies.set(base + i, t);
     };
+    const usage: ChatUsage = { promptTokens: 0, cachedTokens: 0, completionTokens: 0 };
+    const allCalls: ParsedToolCall[] = [];
+    const controller = new AbortController();
+    const onAbort = () => controller.abort();
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const seq = await this.ensureSequence();
       const room = seq.context.nCtxPerSequence;
       const reserve = Math.min(opts.maxTokens, Math.floor(room / 2));
-      const { tokens, dropped } = this.fit(user, room, reserve);
-      let started = false;
-      for await (const chunk of seq.generateFrom(tokens, { ...opts })) {
-        started = true;
-        generated.push(...chunk.tokens);
-        if (chunk.text) {
-          reply += chunk.text;
-          yield { type: 'text', text: chunk.text };
+      let dropped = 0;
+      for (let step = 1; ; step++) {
+        const grammar = jsonSchema
+          ? { grammar: schemaToGrammar(jsonSchema) }
+          : offered.length === 0
+            ? {}
+            : step === 1 && turn.toolChoice !== 'auto' && turn.toolChoice !== undefined
+              ? { grammar: toolCallGrammar(typeof turn.toolChoice === 'object' ? offered.filter((t) => t.name === (turn.toolChoice as { name: string }).name) : offered) }
+              : { grammar: toolCallGrammar(offered), grammarTriggerPatterns: [TOOL_CALL_TRIGGER] };
+        const fitted = this.fit(pending, room, reserve, specs, schemaPrompt);
+        dropped += fitted.dropped;
+        const parser = offered.length > 0 ? new ToolCallStream() : undefined;
+        let raw = '';
+        const generated: number[] = [];
+        const calls: ParsedToolCall[] = [];
+        let last: Chunk | undefined;
+        const emit = function* (events: ReturnType<ToolCallStream['push']>): Generator<ChatEvent> {
+          for (const ev of events) {
+            if (ev.type === 'text') yield { type: 'text', text: ev.text };
+            else {
+              calls.push(ev.call);
+              yield { type: 'tool_call', call: ev.call, step };
+            }
+          }
+        };
+        for await (const chunk of this.generate(seq, fitted.tokens, { ...opts, ...grammar })) {
+          generated.push(...chunk.tokens);
+          raw += chunk.text;
+          if (parser) yield* emit(parser.push(chunk.text));
+          else if (chunk.text) yield { type: 'text', text: chunk.text };
+          if (chunk.finishReason) last = chunk;
         }
-        if (chunk.finishReason && chunk.timings) {
-          record();
-          const t = chunk.timings;
-          yield {
-            type: 'done',
-            text: reply,
-            finishReason: chunk.finishReason,
-            usage: { promptTokens: t.promptTokens, cachedTokens: t.cachedTokens, completionTokens: t.generatedTokens },
-            timings: t,
-            droppedMessages: dropped,
-          };
+        if (parser) yield* emit(parser.end());
+        if (!last?.timings || !last.finishReason) throw new OptionsError('the generation produced no result');
+        usage.promptTokens += last.timings.promptTokens;
+        usage.cachedTokens += last.timings.cachedTokens;
+        usage.completionTokens += last.timings.generatedTokens;
+        const parsed = parser ? parseToolCalls(raw) : { content: raw, toolCalls: [] };
+        let finishReason: FinishReason = last.finishReason;
+        if (calls.length === 0) {
+          pending.push({ role: 'assistant', content: raw });
+          const eog = this.model.info.specialTokens.eog;
+          const body = generated.length > 0 && eog.includes(generated[generated.length - 1]) ? generated.slice(0, -1) : generated;
+          // the generated ids stand for the reply only when they spell exactly the text kept
+          if (this.model.detokenize(body) === raw) replyTokens.set(pending.length - 1, body);
+        } else {
+          allCalls.push(...calls);
+          pending.push({ role: 'assistant', content: parsed.content, toolCalls: calls.map((c) => ({ name: c.name, arguments: c.arguments })) });
+          if (finishReason !== 'abort') {
+            if (offered.some((t) => calls.some((c) => c.name === t.name) && !t.handler)) finishReason = 'tool_call';
+            else if (step >= turn.maxSteps) finishReason = 'max_steps';
+          }
         }
+        const done = calls.length === 0 || finishReason === 'abort' || finishReason === 'tool_call' || finishReason === 'max_steps';
+        if (!done) {
+          const outcomes = await runToolCalls(calls, offered, controller.signal);
+          for (const o of outcomes) {
+            pending.push({ role: 'tool', name: o.call.name, content: toolResponse(o) });
+            yield { type: 'tool_result', call: o.call, result: o.result, error: o.error, step };
+          }
+          if (controller.signal.aborted) finishReason = 'abort';
+          else continue;
+        }
+        commit();
+        let object: unknown;
+        if (jsonSchema && finishReason !== 'abort') {
+          const value = parseLooseJson(raw);
+          const checked = turn.schema!.safeParse(value);
+          if (!checked.success) {
+            throw new SchemaValidationError(
+              `the reply does not match the schema: ${checked.error.issues.map((i) => `${i.path.join('.') || 'value'}: ${i.message}`).join('; ')}`,
+              raw,
+            );
+          }
+          object = checked.data;
+        }
+        yield {
+          type: 'done',
+          text: calls.length === 0 ? raw : parsed.content,
+          finishReason,
+          usage,
+          timings: last.timings,
+          toolCalls: allCalls,
+          object,
+          steps: step,
+          droppedMessages: dropped,
+        };
+        return;
       }
-      if (!started) throw new OptionsError('the generation produced no result');
     } finally {
+      opts.signal?.removeEventListener('abort', onAbort);
       // a consumer that stops early keeps what it was shown
-      if (reply.length > 0 || generated.length > 0) record();
+      if (pending.length > 1) commit();
       this.busy = false;
     }
   }
 }
+
+interface TurnOptions {
+  tools?: Tool[];
+  toolChoice: 'auto' | 'none' | 'required' | { name: string };
+  maxSteps: number;
+  schema?: z.ZodType;
+}
+
+const turnSchema = z.strictObject({
+  tools: z
+    .array(z.custom<Tool>((v) => typeof v === 'object' && v !== null && 'jsonSchema' in v && 'parameters' in v, { error: 'expected tools made by defineTool()' }), {
+      error: 'expected an array of tools made by defineTool()',
+    })
+    .optional(),
+  toolChoice: z
+    .union([z.enum(['auto', 'none', 'required']), z.strictObject({ name: z.string() })], { error: "expected 'auto', 'none', 'required' or { name }" })
+    .default('auto'),
+  maxSteps: int(1, 100).default(5),
+  schema: z.custom<z.ZodType>((v) => v instanceof z.ZodType, { error: 'expected a zod schema' }).optional(),
+});

@@ -36,7 +36,7 @@ async function reply(chat: Chat, rl: Interface, text: string, out: NodeJS.Writab
     out.write('\n');
     for await (const ev of chat.send(text, { signal: controller.signal })) {
       if (ev.type === 'text') out.write(ev.text);
-      else {
+      else if (ev.type === 'done') {
         const t = ev.timings;
         const reason = ev.finishReason === 'abort' ? 'stopped' : ev.finishReason;
         const dropped = ev.droppedMessages ? `, ${ev.droppedMessages} old messages dropped` : '';

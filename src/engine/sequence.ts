@@ -5,7 +5,8 @@ import { generateSchema, resolveSeed, type GenerateOptions, type ParsedGenerateO
 import { StopMatcher } from './stop.js';
 import { parseOptions } from './validate.js';
 
-export type FinishReason = 'stop' | 'length' | 'abort' | 'tool_call';
+/** 'tool_call': the reply ends in tool calls left to the caller; 'max_steps': a chat's tool loop hit maxSteps */
+export type FinishReason = 'stop' | 'length' | 'abort' | 'tool_call' | 'max_steps';
 
 export interface GenerationTimings {
   /** tokens of the prompt, cached or not */

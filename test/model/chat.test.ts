@@ -115,7 +115,7 @@ describe('chat', () => {
       if (ev.type === 'text') {
         seen += ev.text;
         if (++n === 4) controller.abort();
-      } else finish = ev.finishReason;
+      } else if (ev.type === 'done') finish = ev.finishReason;
     }
     expect(finish).toBe('abort');
     expect(chat.history[1]).toEqual({ role: 'assistant', content: seen });
