@@ -16,6 +16,9 @@ export type { LoadModelOptions, ContextOptions, GenerateOptions, Logger, LogLeve
 export { formatChat, renderChat, type FormatOptions } from './chat/format.js';
 export { Chat, type ChatOptions, type SendOptions, type ChatEvent, type ChatResult, type ChatUsage, type ChatFormatter } from './chat/session.js';
 export { tokenizeParts } from './chat/tokenize.js';
+export { defineTool, toolCallGrammar, toToolSpec, type Tool, type ToolContext } from './tools/define.js';
+export { parseToolCalls, ToolCallStream, type ParsedToolCall, type ParsedOutput, type ToolStreamEvent } from './tools/parse.js';
+export { schemaToGrammar } from './tools/grammar.js';
 export type { ChatMessage, ChatRole, ToolCall, ToolSpec, PromptPart } from './chat/messages.js';
 export { readGgufHeader, parseGguf, type GgufHeader, type GgufTensorInfo } from './gguf/reader.js';
 export {
@@ -29,6 +32,7 @@ export {
   DisposedError,
   BusyError,
   NativeError,
+  SchemaValidationError,
 } from './errors.js';
 
 import { getAddon, type NativeSystemInfo } from './native/index.js';

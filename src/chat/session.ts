@@ -323,7 +323,10 @@ export class Chat {
         let last: Chunk | undefined;
         const emit = function* (events: ReturnType<ToolCallStream['push']>): Generator<ChatEvent> {
           for (const ev of events) {
-            if (ev.type === 'text') yield { type: 'text', text: ev.text };
+            // whitespace between tool-call blocks is not part of any reply
+            if (ev.type === 'text') {
+              if (calls.length === 0 || ev.text.trim()) yield { type: 'text', text: ev.text };
+            }
             else {
               calls.push(ev.call);
               yield { type: 'tool_call', call: ev.call, step };

@@ -45,6 +45,7 @@ export class GrammarBuilder {
   private rules = new Map<string, string>();
   private defs: Record<string, Schema> = {};
   private refs = new Map<string, string>();
+  private root: Schema | undefined;
 
   /** Adds a rule, renaming on collision; returns its name. */
   rule(name: string, body: string): string {
@@ -65,6 +66,8 @@ export class GrammarBuilder {
 
   /** Adds the rules for a JSON schema; returns the rule name that matches its values. */
   schema(schema: Schema, name: string): string {
+    this.root = schema;
+    this.refs.clear();
     if (typeof schema === 'object' && schema !== null) {
       const defs = (schema.$defs ?? schema.definitions) as Record<string, Schema> | undefined;
       if (defs) Object.assign(this.defs, defs);
@@ -125,10 +128,11 @@ export class GrammarBuilder {
     const known = this.refs.get(ref);
     if (known) return known;
     const m = /^#\/(\$defs|definitions)\/(.+)$/.exec(ref);
-    if (!m || !(m[2] in this.defs)) throw new Error(`unresolved $ref ${ref}`);
-    const name = this.rule(`ref-${m[2]}`, '""'); // reserved now, so recursion finds it
+    const target = ref === '#' ? this.root : m ? this.defs[m[2]] : undefined;
+    if (target === undefined) throw new Error(`unresolved $ref ${ref}`);
+    const name = this.rule(`ref-${m ? m[2] : 'root'}`, '""'); // reserved now, so recursion finds it
     this.refs.set(ref, name);
-    const body = this.visit(this.defs[m[2]], `${name}-body`);
+    const body = this.visit(target, `${name}-body`);
     this.rules.set(name, body);
     return name;
   }
