@@ -21,6 +21,7 @@ export { parseToolCalls, ToolCallStream, type ParsedToolCall, type ParsedOutput,
 export { schemaToGrammar } from './tools/grammar.js';
 export type { ChatMessage, ChatRole, ToolCall, ToolSpec, PromptPart } from './chat/messages.js';
 export { readGgufHeader, parseGguf, type GgufHeader, type GgufTensorInfo } from './gguf/reader.js';
+export { inspectGguf, type GgufInspection } from './gguf/inspect.js';
 export {
   Hermes3Error,
   OptionsError,

@@ -2,6 +2,7 @@
 import { Hermes3Error, OptionsError } from '../errors.js';
 import { chatCommand, chatUsage } from './chat.js';
 import { demoCommand, demoUsage } from './demo.js';
+import { inspectCommand, inspectUsage } from './inspect.js';
 import { runCommand, runUsage } from './run.js';
 
 const usage = `hermes3 <command> [options]
@@ -9,6 +10,7 @@ const usage = `hermes3 <command> [options]
 Commands:
   run      generate a reply to one prompt
   chat     chat with a model in the terminal
+  inspect  show what a GGUF file holds, without loading it
   demo     write a tiny synthetic model and stream a reply from it
 
 Every command takes --help.`;
@@ -16,6 +18,7 @@ Every command takes --help.`;
 const commands: Record<string, { usage: string; run: (argv: string[], out: NodeJS.WritableStream, signal: AbortSignal) => Promise<unknown> }> = {
   run: { usage: runUsage, run: runCommand },
   chat: { usage: chatUsage, run: chatCommand },
+  inspect: { usage: inspectUsage, run: (argv, out) => inspectCommand(argv, out) },
   demo: { usage: demoUsage, run: demoCommand },
 };
 

@@ -87,3 +87,15 @@ describe('hermes3 demo', () => {
     expect(r.stdout).toMatch(/\[length\] 48 tokens/);
   });
 });
+
+describe('hermes3 inspect', () => {
+  it('prints a summary, and JSON with --json', async () => {
+    const text = await cli(['inspect', FIXTURES.q4km]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/file type +Q4_K_M/);
+    const json = await cli(['inspect', FIXTURES.q4km, '--json']);
+    expect(JSON.parse(json.stdout)).toMatchObject({ architecture: 'llama', fileType: 'Q4_K_M', shape: { nLayer: 2 } });
+    const bad = await cli(['inspect']);
+    expect(bad.code).toBe(2);
+  });
+});

@@ -1,0 +1,40 @@
+import { OptionsError } from '../errors.js';
+import { inspectGguf } from '../gguf/inspect.js';
+import { parse } from './args.js';
+
+export const inspectUsage = `hermes3 inspect FILE [--json] [--tensors]
+
+Reads a GGUF file's header (nothing is loaded): architecture, shape, parameters, file type,
+tensor types and sizes, training context, chat template and special tokens.
+
+  --json       print everything as one JSON object
+  --tensors    list every tensor`;
+
+const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
+
+export async function inspectCommand(argv: string[], out: NodeJS.WritableStream): Promise<void> {
+  const { values, positionals } = parse(argv, { json: { type: 'boolean', default: false }, tensors: { type: 'boolean', default: false } });
+  if (positionals.length !== 1) throw new OptionsError('hermes3 inspect needs one GGUF file');
+  const info = await inspectGguf(positionals[0]);
+  if (values.json) {
+    out.write(JSON.stringify(info, null, 2) + '\n');
+    return;
+  }
+  const s = info.shape;
+  const lines = [
+    `file          ${info.path} (${mib(info.fileBytes)}, GGUF v${info.version})`,
+    `model         ${info.name ?? '?'} — ${info.architecture ?? '?'}, ${(info.nParams / 1e9).toFixed(3)}B parameters`,
+    `file type     ${info.fileType ?? '?'} (${info.bitsPerWeight.toFixed(2)} bits per weight, ${mib(info.weightsBytes)} of weights)`,
+    `shape         ${s.nLayer} layers, ${s.nEmbd} wide, FFN ${s.nFf}, ${s.nHead} heads / ${s.nHeadKv} KV heads / head dim ${s.headDim}, vocab ${s.nVocab}`,
+    `context       ${s.nCtxTrain} tokens (trained), rope theta ${s.ropeTheta}`,
+    `tokens        bos ${info.specialTokens.bos}, eos ${info.specialTokens.eos}${info.specialTokens.addBos ? ', BOS added' : ''}`,
+    `chat template ${info.chatTemplate ? (info.chatTemplate.includes('<|im_start|>') ? 'ChatML' : 'not ChatML') + ` (${info.chatTemplate.length} characters)` : 'none'}`,
+    'tensor types  ' +
+      Object.entries(info.tensorTypes)
+        .sort((a, b) => b[1].bytes - a[1].bytes)
+        .map(([t, v]) => `${t}: ${v.count} (${mib(v.bytes)})`)
+        .join(', '),
+  ];
+  if (values.tensors) for (const t of info.tensors) lines.push(`  ${t.name.padEnd(32)} ${t.type.padEnd(7)} [${t.dims.join(', ')}] ${mib(t.sizeBytes)}`);
+  out.write(lines.join('\n') + '\n');
+}
