@@ -7,6 +7,7 @@
 #include "worker.h"
 
 #include "llama.h"
+#include "ggml-backend.h"
 
 #include <mutex>
 #include <thread>
@@ -55,6 +56,44 @@ Napi::Value SystemInfo(const Napi::CallbackInfo & info) {
     return out;
 }
 
+// backendInfo() -> { devices: [...], backends: [{ name, features }] }
+Napi::Value BackendInfo(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    Napi::Object out = Napi::Object::New(env);
+    Napi::Array devices = Napi::Array::New(env);
+    for (size_t i = 0; i < ggml_backend_dev_count(); i++) {
+        ggml_backend_dev_t dev = ggml_backend_dev_get(i);
+        size_t free = 0, total = 0;
+        ggml_backend_dev_memory(dev, &free, &total);
+        static const char * types[] = {"cpu", "gpu", "igpu", "accel"};
+        const int type = (int) ggml_backend_dev_type(dev);
+        Napi::Object d = Napi::Object::New(env);
+        d.Set("name", ggml_backend_dev_name(dev));
+        d.Set("description", ggml_backend_dev_description(dev));
+        d.Set("type", type >= 0 && type < 4 ? types[type] : "unknown");
+        d.Set("backend", ggml_backend_reg_name(ggml_backend_dev_backend_reg(dev)));
+        d.Set("freeBytes", Napi::Number::New(env, (double) free));
+        d.Set("totalBytes", Napi::Number::New(env, (double) total));
+        devices.Set(devices.Length(), d);
+    }
+    out.Set("devices", devices);
+    Napi::Array backends = Napi::Array::New(env);
+    for (size_t i = 0; i < ggml_backend_reg_count(); i++) {
+        ggml_backend_reg_t reg = ggml_backend_reg_get(i);
+        Napi::Object b = Napi::Object::New(env);
+        b.Set("name", ggml_backend_reg_name(reg));
+        Napi::Object features = Napi::Object::New(env);
+        auto get = (ggml_backend_get_features_t) ggml_backend_reg_get_proc_address(reg, "ggml_backend_get_features");
+        if (get) {
+            for (ggml_backend_feature * f = get(reg); f && f->name; f++) features.Set(f->name, f->value);
+        }
+        b.Set("features", features);
+        backends.Set(backends.Length(), b);
+    }
+    out.Set("backends", backends);
+    return out;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
     std::call_once(g_backend_once, []() {
         InstallLogHandler();
@@ -79,6 +118,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set("quantize", Napi::Function::New(env, Quantize, "quantize"));
     exports.Set("setLogger", Napi::Function::New(env, SetLogger, "setLogger"));
     exports.Set("systemInfo", Napi::Function::New(env, SystemInfo, "systemInfo"));
+    exports.Set("backendInfo", Napi::Function::New(env, BackendInfo, "backendInfo"));
     return exports;
 }
 
