@@ -22,6 +22,7 @@ export { schemaToGrammar } from './tools/grammar.js';
 export type { ChatMessage, ChatRole, ToolCall, ToolSpec, PromptPart } from './chat/messages.js';
 export { readGgufHeader, parseGguf, type GgufHeader, type GgufTensorInfo } from './gguf/reader.js';
 export { inspectGguf, type GgufInspection } from './gguf/inspect.js';
+export { planMemory, type MemoryPlan, type DevicePlan, type PlanOptions } from './gguf/plan.js';
 export {
   Hermes3Error,
   OptionsError,

@@ -1,0 +1,145 @@
+/**
+ * Memory planning: what llama.cpp will allocate for a model, a context length and an offload,
+ * computed from the real tensor table (or from the shape for files not on disk):
+ * - weights: every tensor's bytes, on the device its layer is offloaded to (the token
+ *   embedding stays on the CPU; the output matrix follows the last layer);
+ * - repacked weights: on x86 CPUs, llama.cpp keeps an interleaved second copy of the matrices
+ *   of some types (Q4_0, Q4_K, IQ4_NL, MXFP4 with AVX2, and Q2_K with AVX-512);
+ * - KV cache: 2 x layers x KV heads x head dim x element size x context (padded to 256);
+ * - compute buffer: the logits of one micro-batch (vocab x ubatch floats) or, without flash
+ *   attention, the attention scores and mask if larger, plus the activations (8 x width x
+ *   ubatch bytes);
+ * - output buffer: one row of logits per sequence.
+ */
+import { z } from 'zod';
+import { OptionsError } from '../errors.js';
+import { KV_CACHE_TYPES, type KvCacheType } from '../engine/options.js';
+import { int, parseOptions } from '../engine/validate.js';
+import { readGgufHeader } from './reader.js';
+import { SHAPES, type ModelShape, type ShapeName } from './shapes.js';
+import { plannedTensors, type PlannedTensor } from './tensors.js';
+import { FILE_TYPES, GGML_TYPES, GGML_TYPE_NAMES, type FileTypeName } from './types.js';
+
+const planSchema = z
+  .strictObject({
+    modelPath: z.string().min(1).optional(),
+    shape: z.enum(Object.keys(SHAPES) as [ShapeName, ...ShapeName[]], { error: `expected one of ${Object.keys(SHAPES).join(', ')}` }).optional(),
+    quant: z.enum(Object.keys(FILE_TYPES) as [FileTypeName, ...FileTypeName[]], { error: `expected one of ${Object.keys(FILE_TYPES).join(', ')}` }).default('Q4_K_M'),
+    nCtx: int(1, 1 << 24),
+    /** layers on the GPU; more than the layer count also offloads the output matrix */
+    nGpuLayers: int(0, 100000).default(0),
+    kvCacheType: z.enum(Object.keys(KV_CACHE_TYPES) as [KvCacheType, ...KvCacheType[]]).default('f16'),
+    kvCacheTypeV: z.enum(Object.keys(KV_CACHE_TYPES) as [KvCacheType, ...KvCacheType[]]).optional(),
+    nSeqMax: int(1, 256).default(1),
+    nUbatch: int(1, 1 << 20).default(512),
+    flashAttention: z.boolean().default(true),
+    /** CPU features that decide weight repacking (default: AVX2 and AVX-512 present) */
+    cpu: z.strictObject({ avx2: z.boolean(), avx512: z.boolean() }).default({ avx2: true, avx512: true }),
+  })
+  .refine((o) => (o.modelPath === undefined) !== (o.shape === undefined), { error: 'expected exactly one of modelPath and shape' });
+export type PlanOptions = z.input<typeof planSchema>;
+
+export interface DevicePlan {
+  device: 'CPU' | 'GPU';
+  weightsBytes: number;
+  repackBytes: number;
+  kvCacheBytes: number;
+  computeBytes: number;
+  outputBytes: number;
+  totalBytes: number;
+}
+
+export interface MemoryPlan {
+  nLayer: number;
+  nCtx: number;
+  weightsBytes: number;
+  repackBytes: number;
+  kvCacheBytes: number;
+  computeBytes: number;
+  outputBytes: number;
+  totalBytes: number;
+  devices: DevicePlan[];
+}
+
+const KV_TYPE_NAMES: Record<KvCacheType, string> = { f32: 'F32', f16: 'F16', bf16: 'BF16', q8_0: 'Q8_0', q4_0: 'Q4_0', q4_1: 'Q4_1', q5_0: 'Q5_0', q5_1: 'Q5_1', iq4_nl: 'IQ4_NL' };
+const elementBytes = (t: KvCacheType) => {
+  const g = GGML_TYPES[KV_TYPE_NAMES[t]];
+  return g.typeSize / g.blockSize;
+};
+
+function repacked(t: PlannedTensor, cpu: { avx2: boolean; avx512: boolean }): boolean {
+  if (t.name === 'token_embd.weight' || t.dims.length < 2 || t.dims[1] % 8 !== 0) return false;
+  if (cpu.avx2 && ['Q4_0', 'Q4_K', 'IQ4_NL', 'MXFP4'].includes(t.type)) return true;
+  return cpu.avx512 && t.type === 'Q2_K';
+}
+
+/** Plans the memory of a model file (modelPath) or of a shape and file type (shape, quant). */
+export async function planMemory(options: PlanOptions): Promise<MemoryPlan> {
+  const o = parseOptions(planSchema, options, 'planMemory');
+  let shape: Pick<ModelShape, 'nLayer' | 'nEmbd' | 'nHead' | 'nHeadKv' | 'headDim' | 'nVocab'>;
+  let tensors: PlannedTensor[];
+  if (o.modelPath) {
+    const h = await readGgufHeader(o.modelPath);
+    const arch = h.metadata.get('general.architecture')?.value as string;
+    const num = (k: string) => h.metadata.get(`${arch}.${k}`)?.value as number | undefined;
+    const nEmbd = num('embedding_length') ?? 0;
+    const nHead = num('attention.head_count') ?? 1;
+    const vocab = h.metadata.get('tokenizer.ggml.tokens')?.value as { values: unknown[] } | undefined;
+    shape = {
+      nLayer: num('block_count') ?? 0,
+      nEmbd,
+      nHead,
+      nHeadKv: num('attention.head_count_kv') ?? nHead,
+      headDim: num('attention.key_length') ?? nEmbd / nHead,
+      nVocab: num('vocab_size') ?? vocab?.values.length ?? 0,
+    };
+    tensors = h.tensors.map((t) => {
+      const layer = /^blk\.(\d+)\./.exec(t.name)?.[1];
+      return { name: t.name, dims: t.dims, type: GGML_TYPE_NAMES[t.type] ?? t.typeName, sizeBytes: t.sizeBytes, layer: layer === undefined ? undefined : Number(layer) };
+    });
+  } else {
+    const s = SHAPES[o.shape!];
+    shape = s;
+    tensors = plannedTensors(s, o.quant);
+  }
+  if (shape.nLayer === 0) throw new OptionsError('the model has no layers (a vocabulary-only file?): nothing to plan');
+
+  // llama.cpp offloads the last nGpuLayers blocks; one more offloads the output matrix too
+  const firstGpuLayer = shape.nLayer - Math.min(o.nGpuLayers, shape.nLayer);
+  const onGpu = (t: PlannedTensor) =>
+    t.layer !== undefined ? t.layer >= firstGpuLayer : o.nGpuLayers > shape.nLayer && (t.name === 'output.weight' || t.name === 'output_norm.weight');
+  const nCtx = Math.ceil(o.nCtx / 256) * 256;
+  const u = Math.min(o.nUbatch, nCtx);
+  const kvPerLayer = nCtx * shape.nHeadKv * shape.headDim * (elementBytes(o.kvCacheType) + elementBytes(o.kvCacheTypeV ?? o.kvCacheType));
+  const logits = shape.nVocab * u * 4;
+  // without flash attention: the f32 attention scores of every head, and the mask
+  const scores = o.flashAttention ? 0 : nCtx * u * (shape.nHead + 1) * 4;
+  const compute = Math.max(logits, scores) + 8 * shape.nEmbd * u;
+  const output = shape.nVocab * 4 * o.nSeqMax;
+
+  const cpu: DevicePlan = { device: 'CPU', weightsBytes: 0, repackBytes: 0, kvCacheBytes: 0, computeBytes: 0, outputBytes: output, totalBytes: 0 };
+  const gpu: DevicePlan = { device: 'GPU', weightsBytes: 0, repackBytes: 0, kvCacheBytes: 0, computeBytes: 0, outputBytes: 0, totalBytes: 0 };
+  for (const t of tensors) {
+    const d = onGpu(t) ? gpu : cpu;
+    d.weightsBytes += t.sizeBytes;
+    if (d === cpu && repacked(t, o.cpu)) cpu.repackBytes += t.sizeBytes;
+  }
+  cpu.kvCacheBytes = kvPerLayer * firstGpuLayer;
+  gpu.kvCacheBytes = kvPerLayer * (shape.nLayer - firstGpuLayer);
+  // the compute buffer lives where the work runs: on the GPU once anything is offloaded
+  (o.nGpuLayers > 0 ? gpu : cpu).computeBytes = compute;
+  const devices = [cpu, ...(o.nGpuLayers > 0 ? [gpu] : [])];
+  for (const d of devices) d.totalBytes = d.weightsBytes + d.repackBytes + d.kvCacheBytes + d.computeBytes + d.outputBytes;
+  const sum = (k: keyof Omit<DevicePlan, 'device'>) => devices.reduce((n, d) => n + d[k], 0);
+  return {
+    nLayer: shape.nLayer,
+    nCtx,
+    weightsBytes: sum('weightsBytes'),
+    repackBytes: sum('repackBytes'),
+    kvCacheBytes: sum('kvCacheBytes'),
+    computeBytes: sum('computeBytes'),
+    outputBytes: sum('outputBytes'),
+    totalBytes: sum('totalBytes'),
+    devices,
+  };
+}
