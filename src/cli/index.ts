@@ -3,6 +3,7 @@ import { Hermes3Error, OptionsError } from '../errors.js';
 import { chatCommand, chatUsage } from './chat.js';
 import { demoCommand, demoUsage } from './demo.js';
 import { inspectCommand, inspectUsage } from './inspect.js';
+import { planCommand, planUsage } from './plan.js';
 import { runCommand, runUsage } from './run.js';
 
 const usage = `hermes3 <command> [options]
@@ -11,6 +12,7 @@ Commands:
   run      generate a reply to one prompt
   chat     chat with a model in the terminal
   inspect  show what a GGUF file holds, without loading it
+  plan     compute the memory a model, quantization and context need
   demo     write a tiny synthetic model and stream a reply from it
 
 Every command takes --help.`;
@@ -19,6 +21,7 @@ const commands: Record<string, { usage: string; run: (argv: string[], out: NodeJ
   run: { usage: runUsage, run: runCommand },
   chat: { usage: chatUsage, run: chatCommand },
   inspect: { usage: inspectUsage, run: (argv, out) => inspectCommand(argv, out) },
+  plan: { usage: planUsage, run: (argv, out) => planCommand(argv, out) },
   demo: { usage: demoUsage, run: demoCommand },
 };
 

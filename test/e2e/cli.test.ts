@@ -99,3 +99,15 @@ describe('hermes3 inspect', () => {
     expect(bad.code).toBe(2);
   });
 });
+
+describe('hermes3 plan', () => {
+  it('prints the VRAM table for Hermes 3 sizes, quantizations and contexts', async () => {
+    const r = await cli(['plan']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^model\s+quant\s+weights\s+4k\s+8k\s+32k\s+128k$/m);
+    for (const row of ['8B', '70B', '405B']) for (const q of ['F16', 'Q8_0', 'Q6_K', 'Q5_K_M', 'Q4_K_M', 'IQ4_XS']) expect(r.stdout).toMatch(new RegExp(`^${row}\\s+${q}\\s`, 'm'));
+    const json = JSON.parse((await cli(['plan', '--shape', '8b', '--quant', 'Q4_K_M', '--ctx', '8k', '--kv', 'q8_0', '--json'])).stdout);
+    expect(json[0].plans[0].kvCacheBytes).toBe(8192 * 131072 * (34 / 32 / 2));
+    expect((await cli(['plan', '--kv', 'f8'])).code).toBe(2);
+  });
+});
