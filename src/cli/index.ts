@@ -61,4 +61,9 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+// a closed pipe (hermes3 plan | head) ends the program quietly
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
 process.exitCode = await main(process.argv.slice(2));

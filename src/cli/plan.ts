@@ -34,7 +34,7 @@ export async function planCommand(argv: string[], out: NodeJS.WritableStream): P
   const kv = values.kv as KvCacheType;
   if (!(kv in KV_CACHE_TYPES)) throw new OptionsError(`Invalid --kv: expected one of ${Object.keys(KV_CACHE_TYPES).join(', ')}, received '${values.kv}'`);
   const contexts = list(values.ctx, ['4096', '8192', '32768', '131072']).map((c) => {
-    const n = Number(c.replace(/k$/i, '000'));
+    const n = /k$/i.test(c) ? Number(c.slice(0, -1)) * 1024 : Number(c);
     if (!Number.isInteger(n) || n < 1) throw new OptionsError(`Invalid --ctx: expected context lengths, received '${c}'`);
     return n;
   });
