@@ -37,6 +37,7 @@ export {
   SchemaValidationError,
 } from './errors.js';
 
+export { getBackendInfo, type BackendInfo, type DeviceInfo } from './engine/backends.js';
 import { getAddon, type NativeSystemInfo } from './native/index.js';
 /** Build and CPU facts: the llama.cpp commit, the CPU features compiled in, GPU offload support. */
 export function getSystemInfo(): NativeSystemInfo {

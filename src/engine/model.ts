@@ -4,10 +4,16 @@ import { getAddon, type NativeModel, type NativeModelInfo } from '../native/inde
 import { Chat, type ChatOptions } from '../chat/session.js';
 import { chatTemplateWarning } from '../chat/template.js';
 import { Context } from './context.js';
+import { getBackendInfo } from './backends.js';
+import { fitContext, fitMemory } from './fit.js';
+import { basename } from 'node:path';
 import { contextSchema, loadModelSchema, type ContextOptions, type LoadModelOptions, type Logger } from './options.js';
 import { parseOptions } from './validate.js';
 
 export type ModelInfo = NativeModelInfo;
+
+/** Context length when none is asked for (capped by the training context). */
+const DEFAULT_CTX = 4096;
 
 const LOG_LEVEL_IDS = { debug: 1, info: 2, warn: 3, error: 4 } as const;
 
@@ -30,6 +36,23 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
   }
   const addon = getAddon();
   if (opts.logger) setLogger(opts.logger, opts.logLevel);
+  // plan the memory before loading: 'auto' settings are fitted, and a request that cannot fit
+  // fails here with InsufficientMemoryError instead of in the allocator
+  const nCtxTrain = Number(header.metadata.get(`${arch}.context_length`)?.value ?? 4096);
+  let nGpuLayers = opts.nGpuLayers === 'max' ? -1 : opts.nGpuLayers === 'auto' ? 0 : opts.nGpuLayers;
+  let defaultNCtx = opts.nCtx === 'auto' ? undefined : opts.nCtx;
+  if (!opts.vocabOnly && header.tensors.length > 0) {
+    const fit = await fitMemory({
+      model: { modelPath: opts.modelPath },
+      nCtx: opts.nCtx ?? Math.min(nCtxTrain, DEFAULT_CTX),
+      nGpuLayers: opts.nGpuLayers,
+      nCtxTrain,
+      devices: getBackendInfo().devices,
+      label: basename(opts.modelPath),
+    });
+    if (opts.nGpuLayers === 'auto') nGpuLayers = fit.nGpuLayers;
+    if (opts.nCtx === 'auto') defaultNCtx = fit.nCtx;
+  }
   const control = new Int32Array(2);
   const onAbort = () => Atomics.store(control, 0, 1);
   opts.signal?.addEventListener('abort', onAbort, { once: true });
@@ -37,7 +60,7 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
     const native = await addon.loadModel(
       opts.modelPath,
       {
-        nGpuLayers: opts.nGpuLayers === 'max' ? -1 : opts.nGpuLayers,
+        nGpuLayers,
         useMmap: opts.useMmap,
         useMlock: opts.useMlock,
         vocabOnly: opts.vocabOnly,
@@ -46,7 +69,7 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
       opts.onProgress ?? null,
       control,
     );
-    const model = new Model(native, opts.modelPath, opts.nCtx);
+    const model = new Model(native, opts.modelPath, defaultNCtx, nGpuLayers);
     const warning = chatTemplateWarning(model.info.chatTemplate, opts.modelPath);
     if (warning) {
       if (opts.logger) opts.logger('warn', warning);
@@ -74,6 +97,8 @@ export class Model {
     /** @internal */ readonly native: NativeModel,
     path: string,
     private readonly defaultNCtx: number | undefined,
+    /** layers offloaded to the GPU (-1: all) */
+    readonly nGpuLayers: number = 0,
   ) {
     this.path = path;
     this.info = native.info();
@@ -113,7 +138,20 @@ export class Model {
     this.assertLive();
     if (this.info.nLayer === 0) throw new OptionsError('this model was loaded with vocabOnly: true and cannot create contexts');
     const opts = parseOptions(contextSchema, options, 'createContext');
-    const nCtx = opts.nCtx ?? this.defaultNCtx ?? Math.min(this.info.nCtxTrain || 4096, 4096);
+    const requested = opts.nCtx ?? this.defaultNCtx ?? Math.min(this.info.nCtxTrain || DEFAULT_CTX, DEFAULT_CTX);
+    const nBatch = Math.min(opts.nBatch, requested === 'auto' ? opts.nBatch : requested);
+    const nCtx = await fitContext({
+      model: { modelPath: this.path },
+      nCtx: requested,
+      nGpuLayers: this.nGpuLayers < 0 ? this.info.nLayer + 1 : this.nGpuLayers,
+      nCtxTrain: this.info.nCtxTrain,
+      kvCacheType: opts.kvCacheType,
+      nSeqMax: opts.nSeqMax,
+      nUbatch: Math.min(opts.nUbatch ?? nBatch, nBatch),
+      flashAttention: opts.flashAttention !== false,
+      devices: getBackendInfo().devices,
+      label: basename(this.path),
+    });
     const ctx = await Context.create(this, { ...opts, nCtx }, (c) => this.contexts.delete(c));
     this.contexts.add(ctx);
     return ctx;

@@ -13,10 +13,12 @@ export const loadModelSchema = z.strictObject({
   modelPath: z.string({ error: 'expected the path of a GGUF file' }).min(1, { error: 'expected the path of a GGUF file' }),
   /** layers to offload to the GPU; 'max' offloads all; 0 keeps everything on the CPU */
   nGpuLayers: z
-    .custom<number | 'max'>((v) => v === 'max' || (Number.isInteger(v) && (v as number) >= 0), { error: "expected an integer >= 0 or 'max'" })
-    .default(0),
-  /** default context length for createContext() */
-  nCtx: int(16, 1 << 24).optional(),
+    .custom<number | 'max' | 'auto'>((v) => v === 'max' || v === 'auto' || (Number.isInteger(v) && (v as number) >= 0), {
+      error: "expected an integer >= 0, 'max' or 'auto'",
+    })
+    .default('auto'),
+  /** default context length for createContext(); 'auto': the longest that fits */
+  nCtx: z.union([int(16, 1 << 24), z.literal('auto')], { error: "expected an integer between 16 and 16777216 or 'auto'" }).optional(),
   useMmap: bool().default(true),
   useMlock: bool().default(false),
   /** load the vocabulary only (tokenize/detokenize, no contexts) */
@@ -38,8 +40,8 @@ const kvType = () =>
   });
 
 export const contextSchema = z.strictObject({
-  /** context length in tokens, shared by all sequences (default: the model's nCtx option, else min(training context, 4096)) */
-  nCtx: int(16, 1 << 24).optional(),
+  /** context length in tokens, shared by all sequences; 'auto': the longest that fits (default: the model's nCtx option, else min(training context, 4096)) */
+  nCtx: z.union([int(16, 1 << 24), z.literal('auto')], { error: "expected an integer between 16 and 16777216 or 'auto'" }).optional(),
   /** most tokens submitted to one decode call */
   nBatch: int(1, 1 << 20).default(512),
   /** physical batch size (default: nBatch) */

@@ -116,6 +116,10 @@ export interface NativeAddon {
   quantize(input: string, output: string, ftype: number, threads: number): Promise<void>;
   setLogger(fn: ((level: string, line: string) => void) | null, minLevel?: number): void;
   systemInfo(): NativeSystemInfo;
+  backendInfo(): {
+    devices: Array<{ name: string; description: string; type: string; backend: string; freeBytes: number; totalBytes: number }>;
+    backends: Array<{ name: string; features: Record<string, string> }>;
+  };
 }
 
 /** The package root (holds package.json, prebuilds/ and build/). */

@@ -66,7 +66,7 @@ describe('loading', () => {
 
   it('validates options with messages that name the option', async () => {
     await expect(loadModel({ modelPath: FIXTURES.f16, nGpuLayers: -2 })).rejects.toThrow(
-      "Invalid option nGpuLayers for loadModel: expected an integer >= 0 or 'max', received -2 (number)",
+      "Invalid option nGpuLayers for loadModel: expected an integer >= 0, 'max' or 'auto', received -2 (number)",
     );
     await expect(loadModel({ modelPath: FIXTURES.f16, nGpuLayer: 1 } as never)).rejects.toThrow(
       'Unknown option nGpuLayer for loadModel; check the spelling (options are camelCase)',
@@ -93,7 +93,7 @@ describe('lifetime', () => {
 
   it('validates context and generation options', async () => {
     await expect(model.createContext({ nCtx: 'big' as never })).rejects.toThrow(
-      "Invalid option nCtx for createContext: expected an integer between 16 and 16777216, received 'big' (string)",
+      "Invalid option nCtx for createContext: expected an integer between 16 and 16777216 or 'auto', received 'big' (string)",
     );
     const ctx = await model.createContext({ nCtx: 256 });
     const seq = ctx.sequence();

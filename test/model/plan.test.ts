@@ -42,7 +42,7 @@ describe('planMemory', () => {
 
   it.each(cases)('%s: within 5% of what llama.cpp allocates', async (name, path, ctx) => {
     const real = await actual(path, ctx);
-    const plan = await planMemory({ modelPath: path, nCtx: ctx.nCtx!, nUbatch: ctx.nUbatch, kvCacheType: ctx.kvCacheType, flashAttention: ctx.flashAttention !== false });
+    const plan = await planMemory({ modelPath: path, nCtx: ctx.nCtx as number, nUbatch: ctx.nUbatch, kvCacheType: ctx.kvCacheType, flashAttention: ctx.flashAttention !== false });
     const err = (plan.totalBytes - real.total) / real.total;
     errors.push(`  ${name}: planned ${(plan.totalBytes / MiB).toFixed(1)} MiB, allocated ${(real.total / MiB).toFixed(1)} MiB (${(err * 100).toFixed(2)}%)`);
     expect(Math.abs(err)).toBeLessThan(0.05);

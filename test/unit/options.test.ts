@@ -13,7 +13,7 @@ describe('option validation', () => {
     expect(parseOptions(generateSchema, {}, 'generate')).toMatchObject({
       maxTokens: 256, temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05, stop: [], parseSpecial: true, renderSpecial: false,
     });
-    expect(parseOptions(loadModelSchema, { modelPath: 'm.gguf' }, 'loadModel')).toMatchObject({ nGpuLayers: 0, useMmap: true });
+    expect(parseOptions(loadModelSchema, { modelPath: 'm.gguf' }, 'loadModel')).toMatchObject({ nGpuLayers: 'auto', useMmap: true });
   });
 
   it('names the option, the expectation and what was received', () => {

@@ -1,0 +1,163 @@
+/**
+ * Fitting a model to the memory the devices report: nGpuLayers 'auto' takes as many layers as
+ * the GPU holds, nCtx 'auto' the longest context that fits, each with headroom. A request that
+ * cannot fit fails before anything is loaded, naming what would.
+ */
+import { InsufficientMemoryError } from '../errors.js';
+import { planMemory, type MemoryPlan, type PlanOptions } from '../gguf/plan.js';
+import { readGgufHeader } from '../gguf/reader.js';
+import { SHAPES, shapeParams } from '../gguf/shapes.js';
+import type { DeviceInfo } from './backends.js';
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+/** Memory kept free on each device: 512 MiB or 5%, whichever is more. */
+export function headroom(totalBytes: number): number {
+  return Math.max(512 * MiB, 0.05 * totalBytes);
+}
+
+// approximate bits per weight of the common file types, for "a smaller quant would fit"
+const BITS: Array<[string, number]> = [
+  ['Q8_0', 8.5],
+  ['Q6_K', 6.56],
+  ['Q5_K_M', 5.69],
+  ['Q4_K_M', 4.85],
+  ['IQ4_XS', 4.25],
+  ['Q3_K_M', 3.91],
+  ['Q2_K', 3.35],
+];
+
+export interface FitRequest {
+  /** the model: a file, or a shape and quant */
+  model: Pick<PlanOptions, 'modelPath' | 'shape' | 'quant'>;
+  nCtx: number | 'auto';
+  nGpuLayers: number | 'auto' | 'max';
+  nCtxTrain: number;
+  kvCacheType?: PlanOptions['kvCacheType'];
+  nSeqMax?: number;
+  nUbatch?: number;
+  flashAttention?: boolean;
+  /** the devices and their free memory (getBackendInfo().devices) */
+  devices: readonly DeviceInfo[];
+  /** what is being fitted, for messages */
+  label: string;
+}
+
+export interface Fit {
+  nGpuLayers: number;
+  nCtx: number;
+  plan: MemoryPlan;
+}
+
+const gib = (n: number) => `${(n / GiB).toFixed(1)} GiB`;
+
+export async function fitMemory(req: FitRequest): Promise<Fit> {
+  const cpu = req.devices.find((d) => d.type === 'cpu');
+  const gpu = req.devices.find((d) => d.type === 'gpu' || d.type === 'igpu');
+  const cpuFree = (cpu?.freeBytes ?? Infinity) - headroom(cpu?.totalBytes ?? 0);
+  const gpuFree = gpu ? gpu.freeBytes - headroom(gpu.totalBytes) : 0;
+  const plan = (nCtx: number, nGpuLayers: number) =>
+    planMemory({ ...req.model, nCtx, nGpuLayers, kvCacheType: req.kvCacheType, nSeqMax: req.nSeqMax, nUbatch: req.nUbatch, flashAttention: req.flashAttention });
+  const fits = (p: MemoryPlan) => {
+    const [c, g] = [p.devices.find((d) => d.device === 'CPU')!, p.devices.find((d) => d.device === 'GPU')];
+    return c.totalBytes <= cpuFree && (g?.totalBytes ?? 0) <= gpuFree;
+  };
+  const nLayer = (await plan(256, 0)).nLayer;
+
+  const contexts = req.nCtx === 'auto' ? contextCandidates(req.nCtxTrain) : [req.nCtx];
+
+  const layersFor = async (nCtx: number): Promise<number | undefined> => {
+    if (req.nGpuLayers === 'max') return nLayer + 1;
+    if (typeof req.nGpuLayers === 'number') return req.nGpuLayers;
+    if (!gpu) return 0;
+    // the most layers whose share fits the GPU (binary search: memory grows with layers)
+    let lo = 0;
+    let hi = nLayer + 1;
+    while (lo < hi) {
+      const mid = Math.ceil((lo + hi) / 2);
+      const g = (await plan(nCtx, mid)).devices.find((d) => d.device === 'GPU');
+      if ((g?.totalBytes ?? 0) <= gpuFree) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  };
+
+  for (const nCtx of contexts) {
+    const layers = await layersFor(nCtx);
+    if (layers === undefined) continue;
+    const p = await plan(nCtx, layers);
+    if (fits(p)) return { nGpuLayers: layers, nCtx, plan: p };
+  }
+
+  // nothing fits: say what is needed, and what would fit instead
+  const wantCtx = contexts[0];
+  const wantLayers = (await layersFor(wantCtx)) ?? 0;
+  const needed = await plan(wantCtx, wantLayers);
+  const parts = needed.devices.map((d) => `${gib(d.totalBytes)} on the ${d.device === 'GPU' ? (gpu?.name ?? 'GPU') : 'CPU'} (${gib(d.device === 'GPU' ? gpuFree : cpuFree)} free after headroom)`);
+  const options: string[] = [];
+  if (gpu && wantLayers > 0) {
+    for (let n = wantLayers - 1; n >= 0; n--) {
+      if (fits(await plan(wantCtx, n))) {
+        options.push(`nGpuLayers: ${n}`);
+        break;
+      }
+    }
+  }
+  for (let c = wantCtx / 2; c >= 256; c = Math.floor(c / 2)) {
+    if (fits(await plan(c, wantLayers))) {
+      options.push(`nCtx: ${c}`);
+      break;
+    }
+  }
+  const nParams = await paramCount(req);
+  const bitsNow = (needed.weightsBytes * 8) / nParams;
+  for (const [quant, bits] of BITS) {
+    const weights = (nParams * bits) / 8;
+    if (bits >= bitsNow - 0.2) continue;
+    const total = needed.totalBytes - needed.weightsBytes - needed.repackBytes + weights;
+    if (total <= cpuFree + gpuFree) {
+      options.push(`a ${quant} file (about ${gib(weights)} of weights)`);
+      break;
+    }
+  }
+  throw new InsufficientMemoryError(
+    `${req.label} with a ${wantCtx}-token context needs ${parts.join(' and ')}. ` +
+      (options.length > 0 ? `It would fit with ${options.join(', or ')}.` : 'No smaller setting fits this machine.'),
+  );
+}
+
+async function paramCount(req: FitRequest): Promise<number> {
+  if (req.model.modelPath) return (await readGgufHeader(req.model.modelPath)).tensors.reduce((n, t) => n + t.nElements, 0);
+  return shapeParams(SHAPES[req.model.shape!]);
+}
+
+/** Context lengths to try for nCtx 'auto', longest first. */
+export function contextCandidates(nCtxTrain: number): number[] {
+  const out: number[] = [];
+  for (let c = Math.min(nCtxTrain, 1 << 17); c >= 512; c = c > 4096 ? c / 2 : c - 512) out.push(Math.floor(c));
+  return out;
+}
+
+/**
+ * For a model already loaded: the context part of a plan (KV cache, compute and output
+ * buffers) must fit what is free now; 'auto' takes the longest context that does.
+ */
+export async function fitContext(req: Omit<FitRequest, 'nGpuLayers'> & { nGpuLayers: number }): Promise<number> {
+  const free = new Map(req.devices.map((d) => [d.type === 'cpu' ? 'CPU' : 'GPU', d.freeBytes - headroom(d.totalBytes)]));
+  const contextBytes = async (nCtx: number) => {
+    const p = await planMemory({ ...req.model, nCtx, nGpuLayers: req.nGpuLayers, kvCacheType: req.kvCacheType, nSeqMax: req.nSeqMax, nUbatch: req.nUbatch, flashAttention: req.flashAttention });
+    return p.devices.map((d) => ({ device: d.device, bytes: d.kvCacheBytes + d.computeBytes + d.outputBytes }));
+  };
+  const fits = (parts: Array<{ device: string; bytes: number }>) => parts.every((p) => p.bytes <= (free.get(p.device) ?? Infinity));
+  const candidates = req.nCtx === 'auto' ? contextCandidates(req.nCtxTrain) : [req.nCtx];
+  for (const c of candidates) if (fits(await contextBytes(c))) return c;
+  const wanted = candidates[0];
+  const parts = await contextBytes(wanted);
+  let shorter: number | undefined;
+  for (let c = Math.floor(wanted / 2); c >= 256 && shorter === undefined; c = Math.floor(c / 2)) if (fits(await contextBytes(c))) shorter = c;
+  throw new InsufficientMemoryError(
+    `a ${wanted}-token context for ${req.label} needs ${parts.map((p) => `${gib(p.bytes)} on the ${p.device} (${gib(free.get(p.device) ?? 0)} free after headroom)`).join(' and ')} for its KV cache and buffers. ` +
+      (shorter ? `It would fit with nCtx: ${shorter}, or a smaller kvCacheType such as q8_0.` : 'Free some memory, or use a smaller kvCacheType such as q8_0.'),
+  );
+}

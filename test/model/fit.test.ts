@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { getBackendInfo, InsufficientMemoryError, loadModel } from '../../src/index.js';
+import { FIXTURES } from '../fixtures.js';
+
+describe('memory fitting on this machine', () => {
+  it('lists backends and devices with their memory and the CPU features compiled in', () => {
+    const info = getBackendInfo();
+    const cpu = info.devices.find((d) => d.type === 'cpu');
+    expect(cpu).toBeDefined();
+    expect(cpu!.totalBytes).toBeGreaterThan(0);
+    expect(cpu!.freeBytes).toBeGreaterThan(0);
+    expect(cpu!.freeBytes).toBeLessThanOrEqual(cpu!.totalBytes);
+    expect(info.backends.map((b) => b.name)).toContain('CPU');
+    expect(info.cpu.features.length).toBeGreaterThan(0);
+  });
+
+  it("fits nCtx 'auto' to the training context when memory allows", async () => {
+    const model = await loadModel({ modelPath: FIXTURES.q4km, nCtx: 'auto', nGpuLayers: 'auto' });
+    expect(model.nGpuLayers).toBe(getBackendInfo().devices.some((d) => d.type === 'gpu') ? model.info.nLayer + 1 : 0);
+    const ctx = await model.createContext();
+    expect(ctx.nCtx).toBe(131072);
+    await model.dispose();
+  });
+
+  it('refuses a context that cannot fit before allocating it, naming one that would', async () => {
+    const model = await loadModel({ modelPath: FIXTURES.q4km });
+    const err = await model.createContext({ nCtx: 1 << 24, kvCacheType: 'f32' }).catch((e) => e);
+    expect(err).toBeInstanceOf(InsufficientMemoryError);
+    expect(err.message).toMatch(/^a 16777216-token context for tiny-q4_k_m\.gguf needs [\d.]+ GiB on the CPU .* It would fit with nCtx: \d+/);
+    // the model is unharmed
+    const ctx = await model.createContext({ nCtx: 512 });
+    expect(ctx.nCtx).toBe(512);
+    await model.dispose();
+  });
+});

@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { InsufficientMemoryError } from '../../src/errors.js';
+import type { DeviceInfo } from '../../src/engine/backends.js';
+import { fitContext, fitMemory, headroom } from '../../src/engine/fit.js';
+import { planMemory } from '../../src/gguf/plan.js';
+
+const GiB = 1024 ** 3;
+const cpu = (free: number): DeviceInfo => ({ name: 'CPU', description: 'test', type: 'cpu', backend: 'CPU', freeBytes: free * GiB, totalBytes: 2 * free * GiB });
+const gpu = (free: number): DeviceInfo => ({ name: 'CUDA0', description: 'test', type: 'gpu', backend: 'CUDA', freeBytes: free * GiB, totalBytes: free * GiB });
+const hermes8b = { model: { shape: '8b' as const, quant: 'Q4_K_M' as const }, nCtxTrain: 131072, label: 'Hermes 3 8B Q4_K_M' };
+
+describe('fitting to device memory', () => {
+  it("offloads every layer with nGpuLayers 'auto' when the GPU holds them", async () => {
+    const fit = await fitMemory({ ...hermes8b, nCtx: 8192, nGpuLayers: 'auto', devices: [cpu(32), gpu(24)] });
+    expect(fit.nGpuLayers).toBe(33);
+  });
+
+  it('offloads as many layers as fit, the rest stays on the CPU', async () => {
+    const fit = await fitMemory({ ...hermes8b, nCtx: 8192, nGpuLayers: 'auto', devices: [cpu(32), gpu(4)] });
+    expect(fit.nGpuLayers).toBeGreaterThan(0);
+    expect(fit.nGpuLayers).toBeLessThan(33);
+    const share = fit.plan.devices.find((d) => d.device === 'GPU')!.totalBytes;
+    expect(share).toBeLessThanOrEqual(4 * GiB - headroom(4 * GiB));
+    const more = await planMemory({ shape: '8b', quant: 'Q4_K_M', nCtx: 8192, nGpuLayers: fit.nGpuLayers + 1 });
+    expect(more.devices.find((d) => d.device === 'GPU')!.totalBytes).toBeGreaterThan(4 * GiB - headroom(4 * GiB));
+  });
+
+  it('keeps everything on the CPU without a GPU', async () => {
+    const fit = await fitMemory({ ...hermes8b, nCtx: 4096, nGpuLayers: 'auto', devices: [cpu(32)] });
+    expect(fit.nGpuLayers).toBe(0);
+  });
+
+  it("takes the longest context that fits with nCtx 'auto'", async () => {
+    const fit = await fitMemory({ ...hermes8b, nCtx: 'auto', nGpuLayers: 'max', devices: [cpu(32), gpu(12)] });
+    expect(fit.nCtx).toBe(32768);
+    const longer = await planMemory({ shape: '8b', quant: 'Q4_K_M', nCtx: 65536, nGpuLayers: 33 });
+    expect(longer.devices[1].totalBytes).toBeGreaterThan(12 * GiB - headroom(12 * GiB));
+  });
+
+  it('refuses what cannot fit, naming what would', async () => {
+    const err = await fitMemory({ ...hermes8b, nCtx: 131072, nGpuLayers: 'max', devices: [cpu(32), gpu(8)] }).catch((e) => e);
+    expect(err).toBeInstanceOf(InsufficientMemoryError);
+    expect(err.code).toBe('ERR_INSUFFICIENT_MEMORY');
+    expect(err.message).toMatch(/^Hermes 3 8B Q4_K_M with a 131072-token context needs [\d.]+ GiB on the CPU .* and [\d.]+ GiB on the CUDA0 \([\d.]+ GiB free after headroom\)\. It would fit with nGpuLayers: \d+, or nCtx: 16384, or a (IQ4_XS|Q3_K_M|Q2_K) file/);
+  });
+
+  it('suggests a smaller quantization when the weights alone are too big', async () => {
+    const err = await fitMemory({ model: { shape: '70b', quant: 'Q8_0' }, nCtxTrain: 131072, label: 'Hermes 3 70B Q8_0', nCtx: 4096, nGpuLayers: 0, devices: [cpu(48)] }).catch((e) => e);
+    expect(err).toBeInstanceOf(InsufficientMemoryError);
+    expect(err.message).toMatch(/It would fit with a (Q5_K_M|Q4_K_M) file/);
+  });
+
+  it('checks a new context against what is free', async () => {
+    expect(await fitContext({ ...hermes8b, nCtx: 'auto', nGpuLayers: 0, devices: [cpu(4)] })).toBe(16384);
+    const err = await fitContext({ ...hermes8b, nCtx: 131072, nGpuLayers: 0, devices: [cpu(4)] }).catch((e) => e);
+    expect(err).toBeInstanceOf(InsufficientMemoryError);
+    expect(err.message).toMatch(/^a 131072-token context for Hermes 3 8B Q4_K_M needs [\d.]+ GiB on the CPU .* It would fit with nCtx: 16384/);
+  });
+});
