@@ -10,7 +10,12 @@
 #include "ggml-backend.h"
 
 #include <mutex>
+#include <string>
 #include <thread>
+
+#ifdef HERMES3_BACKEND_DL
+#include <dlfcn.h>
+#endif
 
 #ifndef HERMES3_LLAMA_COMMIT
 #define HERMES3_LLAMA_COMMIT "unknown"
@@ -20,6 +25,22 @@ namespace hermes3 {
 namespace {
 
 std::once_flag g_backend_once;
+std::string g_backend_dir;
+
+// With run-time loaded backends, the libraries lie next to the addon: load the best CPU variant
+// and any GPU backend found there.
+void LoadBackends() {
+#ifdef HERMES3_BACKEND_DL
+    Dl_info info{};
+    if (dladdr(reinterpret_cast<void *>(&LoadBackends), &info) && info.dli_fname) {
+        std::string path(info.dli_fname);
+        g_backend_dir = path.substr(0, path.find_last_of('/'));
+        ggml_backend_load_all_from_path(g_backend_dir.c_str());
+    } else {
+        ggml_backend_load_all();
+    }
+#endif
+}
 
 // quantize(input, output, ftype, threads) -> Promise<void>
 Napi::Value Quantize(const Napi::CallbackInfo & info) {
@@ -91,12 +112,19 @@ Napi::Value BackendInfo(const Napi::CallbackInfo & info) {
         backends.Set(backends.Length(), b);
     }
     out.Set("backends", backends);
+#ifdef HERMES3_BACKEND_DL
+    out.Set("dynamic", true);
+    out.Set("directory", g_backend_dir);
+#else
+    out.Set("dynamic", false);
+#endif
     return out;
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
     std::call_once(g_backend_once, []() {
         InstallLogHandler();
+        LoadBackends();
         llama_backend_init();
     });
     auto * data = new AddonData();

@@ -8,6 +8,8 @@
 //   HERMES3_METAL=0|1             Metal backend (default: on for macOS)
 //   HERMES3_NATIVE=0              do not tune the CPU code for this machine
 //   HERMES3_BUILD_REFERENCE=0     skip the C API reference program the parity tests use
+//   HERMES3_BACKEND_DL=1          backends as run-time loaded libraries, every x64 CPU variant
+//                                 (what prebuilds use; needs HERMES3_NATIVE=0)
 //   HERMES3_CMAKE_ARGS="..."      extra -D flags passed to CMake
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -62,6 +64,7 @@ const defines = [
   `--CDHERMES3_METAL=${option('HERMES3_METAL', process.platform === 'darwin')}`,
   `--CDHERMES3_NATIVE=${option('HERMES3_NATIVE', true)}`,
   `--CDHERMES3_BUILD_REFERENCE=${option('HERMES3_BUILD_REFERENCE', true)}`,
+  `--CDHERMES3_BACKEND_DL=${option('HERMES3_BACKEND_DL', false)}`,
 ];
 for (const arg of (process.env.HERMES3_CMAKE_ARGS ?? '').split(/\s+/).filter(Boolean)) {
   defines.push(arg.startsWith('-D') ? `--CD${arg.slice(2)}` : arg);
