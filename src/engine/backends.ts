@@ -15,8 +15,42 @@ export interface DeviceInfo {
 export interface BackendInfo {
   backends: Array<{ name: string; features: Record<string, string> }>;
   devices: DeviceInfo[];
-  /** the CPU code in use: the features it was compiled for */
-  cpu: { features: string[] };
+  /**
+   * The CPU code in use: the features it was compiled for, and the ggml variant they make up
+   * (with run-time loaded backends, the best variant this CPU supports was loaded).
+   */
+  cpu: { variant: string | undefined; features: string[] };
+  /** backends are libraries loaded at run time (prebuilds), not linked in (source builds) */
+  dynamic: boolean;
+}
+
+// ggml's x64 CPU variants and the features each is compiled with (GGML_CPU_ALL_VARIANTS)
+const X64_VARIANTS: Array<[string, string[]]> = [
+  ['x64', []],
+  ['sse42', ['SSE42']],
+  ['sandybridge', ['SSE42', 'AVX']],
+  ['ivybridge', ['SSE42', 'AVX', 'F16C']],
+  ['piledriver', ['SSE42', 'AVX', 'F16C', 'FMA']],
+  ['haswell', ['SSE42', 'AVX', 'F16C', 'FMA', 'AVX2', 'BMI2']],
+  ['alderlake', ['SSE42', 'AVX', 'F16C', 'FMA', 'AVX2', 'BMI2', 'AVX_VNNI']],
+  ['skylakex', ['SSE42', 'AVX', 'F16C', 'FMA', 'AVX2', 'BMI2', 'AVX512']],
+  ['cannonlake', ['SSE42', 'AVX', 'F16C', 'FMA', 'AVX2', 'BMI2', 'AVX512', 'AVX512_VBMI']],
+  ['cascadelake', ['SSE42', 'AVX', 'F16C', 'FMA', 'AVX2', 'BMI2', 'AVX512', 'AVX512_VNNI']],
+  ['icelake', ['SSE42', 'AVX', 'F16C', 'FMA', 'AVX2', 'BMI2', 'AVX512', 'AVX512_VBMI', 'AVX512_VNNI']],
+  ['cooperlake', ['SSE42', 'AVX', 'F16C', 'FMA', 'AVX2', 'BMI2', 'AVX512', 'AVX512_VNNI', 'AVX512_BF16']],
+  ['zen4', ['SSE42', 'AVX', 'F16C', 'FMA', 'AVX2', 'BMI2', 'AVX512', 'AVX512_VBMI', 'AVX512_VNNI', 'AVX512_BF16']],
+  ['sapphirerapids', ['SSE42', 'AVX', 'F16C', 'FMA', 'AVX2', 'BMI2', 'AVX512', 'AVX512_VBMI', 'AVX512_VNNI', 'AVX512_BF16', 'AMX_INT8']],
+];
+
+/** The x64 variant whose feature set is the largest one contained in `features`. */
+export function cpuVariant(features: readonly string[]): string | undefined {
+  if (process.arch !== 'x64') return undefined;
+  const have = new Set(features);
+  // SSE4.2 is reported as SSE3/SSSE3 by older builds: any SIMD at all implies it here
+  if (have.has('AVX') || have.has('SSSE3')) have.add('SSE42');
+  let best: [string, string[]] | undefined;
+  for (const v of X64_VARIANTS) if (v[1].every((f) => have.has(f)) && (!best || v[1].length > best[1].length)) best = v;
+  return best?.[0];
 }
 
 /** Memory the system can give without swapping (MemAvailable on Linux). */
@@ -43,5 +77,5 @@ export function getBackendInfo(): BackendInfo {
   const features = Object.entries(cpu?.features ?? {})
     .filter(([, v]) => v === '1')
     .map(([k]) => k);
-  return { backends: raw.backends, devices, cpu: { features } };
+  return { backends: raw.backends, devices, cpu: { variant: cpuVariant(features), features }, dynamic: raw.dynamic };
 }

@@ -119,6 +119,8 @@ export interface NativeAddon {
   backendInfo(): {
     devices: Array<{ name: string; description: string; type: string; backend: string; freeBytes: number; totalBytes: number }>;
     backends: Array<{ name: string; features: Record<string, string> }>;
+    dynamic: boolean;
+    directory?: string;
   };
 }
 

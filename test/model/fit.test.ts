@@ -12,6 +12,7 @@ describe('memory fitting on this machine', () => {
     expect(cpu!.freeBytes).toBeLessThanOrEqual(cpu!.totalBytes);
     expect(info.backends.map((b) => b.name)).toContain('CPU');
     expect(info.cpu.features.length).toBeGreaterThan(0);
+    if (process.arch === 'x64') expect(info.cpu.variant).toMatch(/^[a-z0-9]+$/);
   });
 
   it("fits nCtx 'auto' to the training context when memory allows", async () => {

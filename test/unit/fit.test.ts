@@ -57,3 +57,14 @@ describe('fitting to device memory', () => {
     expect(err.message).toMatch(/^a 131072-token context for Hermes 3 8B Q4_K_M needs [\d.]+ GiB on the CPU .* It would fit with nCtx: 16384/);
   });
 });
+
+describe('CPU variants', () => {
+  it('names the ggml x64 variant a feature set makes up', async () => {
+    const { cpuVariant } = await import('../../src/engine/backends.js');
+    if (process.arch !== 'x64') return;
+    expect(cpuVariant(['SSE3', 'SSSE3', 'AVX', 'AVX2', 'F16C', 'FMA', 'BMI2'])).toBe('haswell');
+    expect(cpuVariant(['SSE3', 'SSSE3', 'AVX', 'AVX_VNNI', 'AVX2', 'F16C', 'FMA', 'BMI2', 'AVX512', 'AVX512_VBMI', 'AVX512_VNNI', 'AVX512_BF16'])).toBe('zen4');
+    expect(cpuVariant(['AVX', 'AVX2', 'F16C', 'FMA', 'BMI2', 'AVX512', 'AVX512_VBMI', 'AVX512_VNNI', 'AVX512_BF16', 'AMX_INT8'])).toBe('sapphirerapids');
+    expect(cpuVariant([])).toBe('x64');
+  });
+});
