@@ -26,7 +26,7 @@ const target = join(root, 'prebuilds', `${process.platform}-${process.arch}`);
 rmSync(target, { recursive: true, force: true });
 mkdirSync(target, { recursive: true });
 // the libraries under the names the loader asks for: SONAMEs (libllama.so.0) and backend modules
-const wanted = /^lib[\w-]+\.(so\.\d+|dylib|dll)$|^libggml-[\w-]+\.so$|^[\w-]+\.dll$/;
+const wanted = /^lib[\w-]+\.(so\.\d+|dylib|dll)$|^libggml-(?!base)[\w-]+\.so$|^[\w-]+\.dll$/;
 for (const name of readdirSync(release)) {
   if (wanted.test(name)) copyFileSync(join(release, name), join(target, name));
 }
