@@ -39,8 +39,8 @@ const planSchema = z
   .refine((o) => (o.modelPath === undefined) !== (o.shape === undefined), { error: 'expected exactly one of modelPath and shape' });
 export type PlanOptions = z.input<typeof planSchema>;
 
-export interface DevicePlan {
-  device: 'CPU' | 'GPU';
+/** Bytes by kind of allocation. */
+export interface MemoryParts {
   weightsBytes: number;
   repackBytes: number;
   kvCacheBytes: number;
@@ -49,15 +49,14 @@ export interface DevicePlan {
   totalBytes: number;
 }
 
-export interface MemoryPlan {
+export interface DevicePlan extends MemoryParts {
+  device: 'CPU' | 'GPU';
+}
+
+export interface MemoryPlan extends MemoryParts {
   nLayer: number;
+  /** the context length llama.cpp will use (rounded up to 256) */
   nCtx: number;
-  weightsBytes: number;
-  repackBytes: number;
-  kvCacheBytes: number;
-  computeBytes: number;
-  outputBytes: number;
-  totalBytes: number;
   devices: DevicePlan[];
 }
 
@@ -130,7 +129,7 @@ export async function planMemory(options: PlanOptions): Promise<MemoryPlan> {
   (o.nGpuLayers > 0 ? gpu : cpu).computeBytes = compute;
   const devices = [cpu, ...(o.nGpuLayers > 0 ? [gpu] : [])];
   for (const d of devices) d.totalBytes = d.weightsBytes + d.repackBytes + d.kvCacheBytes + d.computeBytes + d.outputBytes;
-  const sum = (k: keyof Omit<DevicePlan, 'device'>) => devices.reduce((n, d) => n + d[k], 0);
+  const sum = (k: keyof MemoryParts) => devices.reduce((n, d) => n + d[k], 0);
   return {
     nLayer: shape.nLayer,
     nCtx,
