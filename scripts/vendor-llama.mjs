@@ -15,6 +15,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pin = JSON.parse(readFileSync(join(root, 'vendor', 'llama.cpp.pin.json'), 'utf8'));
 const target = join(root, 'vendor', 'llama.cpp');
 const marker = join(target, '.pinned-commit');
+// the marker records the commit and what was kept, so a changed pin file re-materialises
+const stamp = `${pin.commit} ${createHash('sha256').update(JSON.stringify([pin.prune, pin.keep ?? []])).digest('hex').slice(0, 12)}`;
 
 // Model files kept from models/: the Llama 3 vocabulary with its tokenizer test vectors, and
 // the chat templates.
@@ -46,7 +48,7 @@ function fetchTarball(work) {
 }
 
 export function materialise() {
-  if (existsSync(marker) && readFileSync(marker, 'utf8').trim() === pin.commit) return false;
+  if (existsSync(marker) && readFileSync(marker, 'utf8').trim() === stamp) return false;
   const work = mkdtempSync(join(tmpdir(), 'hermes3-vendor-'));
   try {
     const tarball = fetchTarball(work);
@@ -63,11 +65,16 @@ export function materialise() {
     if (head !== pin.commit) throw new Error(`bundle HEAD is ${head}, expected ${pin.commit}`);
     rmSync(join(checkout, '.git'), { recursive: true, force: true });
     for (const dir of pin.prune) rmSync(join(checkout, dir), { recursive: true, force: true });
+    // tools/: only what the pin keeps
+    const keep = new Set(pin.keep ?? []);
+    for (const name of readdirSync(join(checkout, 'tools'))) {
+      if (!keep.has(`tools/${name}`)) rmSync(join(checkout, 'tools', name), { recursive: true, force: true });
+    }
     const models = join(checkout, 'models');
     for (const name of readdirSync(models)) {
       if (!KEEP_MODELS.some((re) => re.test(name))) rmSync(join(models, name), { recursive: true, force: true });
     }
-    writeFileSync(join(checkout, '.pinned-commit'), pin.commit + '\n');
+    writeFileSync(join(checkout, '.pinned-commit'), stamp + '\n');
     rmSync(target, { recursive: true, force: true });
     renameSync(checkout, target);
     log(`vendor/llama.cpp is at ${pin.commit}`);

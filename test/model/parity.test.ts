@@ -7,6 +7,8 @@ import { FIXTURES, referenceProgram, requireFile } from '../fixtures.js';
 
 const N_PREDICT = 48;
 const THREADS = 2;
+// both sides on the same device: the CPU, unless HERMES3_TEST_GPU_LAYERS asks for the GPU
+const GPU_LAYERS = Number(process.env.HERMES3_TEST_GPU_LAYERS ?? 0);
 
 const prompts = [
   formatChat([{ role: 'user', content: 'Hello, who are you?' }]),
@@ -19,6 +21,7 @@ const prompts = [
 function reference(path: string, prompt: number[]): number[] {
   const out = execFileSync(requireFile(referenceProgram, 'build the addon first (npm install)'), [path, String(N_PREDICT), String(THREADS), ...prompt.map(String)], {
     encoding: 'utf8',
+    env: { ...process.env, HERMES3_REFERENCE_GPU_LAYERS: String(GPU_LAYERS) },
   });
   return out.trim().split('\n').map(Number);
 }
@@ -30,7 +33,7 @@ describe.each([
 ])('greedy parity with the llama.cpp C API (%s)', (_quant, path) => {
   let model: Model;
   beforeAll(async () => {
-    model = await loadModel({ modelPath: path });
+    model = await loadModel({ modelPath: path, nGpuLayers: GPU_LAYERS });
   });
   afterAll(() => model.dispose());
 

@@ -27,7 +27,9 @@ int main(int argc, char ** argv) {
     llama_backend_init();
 
     llama_model_params mparams = llama_model_default_params();
-    mparams.n_gpu_layers = 0;
+    // the parity tests run both sides on the same device: CPU unless this says otherwise
+    const char * ngl = std::getenv("HERMES3_REFERENCE_GPU_LAYERS");
+    mparams.n_gpu_layers = ngl ? std::atoi(ngl) : 0;
     llama_model * model = llama_model_load_from_file(path, mparams);
     if (!model) {
         std::fprintf(stderr, "failed to load %s\n", path);
