@@ -5,11 +5,35 @@
 #include "model.h"
 #include "worker.h"
 
+#include "ggml-backend.h"
+
 #include <memory>
 #include <vector>
 
 namespace hermes3 {
 namespace {
+
+// Creates and attaches persistent CPU thread pools. The functions come from the CPU backend's
+// registry, so this works whether ggml-cpu is linked in or loaded at run time.
+void AttachThreadPools(ContextHandle & h, int32_t threads, int32_t threadsBatch) {
+    ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
+    if (!cpu) return;
+    ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(cpu);
+    using NewFn = ggml_threadpool_t (*)(ggml_threadpool_params *);
+    using FreeFn = void (*)(ggml_threadpool_t);
+    auto new_fn = (NewFn) ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_new");
+    auto free_fn = (FreeFn) ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_free");
+    if (!new_fn || !free_fn) return;
+    ggml_threadpool_params p = ggml_threadpool_params_default(threads);
+    h.pool.pool = new_fn(&p);
+    h.pool.free_fn = free_fn;
+    if (threadsBatch != threads) {
+        ggml_threadpool_params pb = ggml_threadpool_params_default(threadsBatch);
+        h.poolBatch.pool = new_fn(&pb);
+        h.poolBatch.free_fn = free_fn;
+    }
+    if (h.pool.pool) llama_attach_threadpool(h.ctx, h.pool.pool, h.poolBatch.pool ? h.poolBatch.pool : h.pool.pool);
+}
 
 bool AbortCallback(void * data) {
     GenerationJob * job = static_cast<ContextHandle *>(data)->active.load();
@@ -73,6 +97,7 @@ Napi::Value ContextWrap::Create(const Napi::CallbackInfo & info) {
             if (!ctx) throw NativeError("ERR_CONTEXT_CREATE", errors.empty() ? "llama.cpp could not create the context" : errors);
             auto handle = std::make_shared<ContextHandle>(model, ctx);
             llama_set_abort_callback(ctx, AbortCallback, handle.get());
+            AttachThreadPools(*handle, p.n_threads, p.n_threads_batch);
             return handle;
         },
         [](Napi::Env env, Result & handle) -> Napi::Value {

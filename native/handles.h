@@ -4,6 +4,7 @@
 #pragma once
 
 #include "llama.h"
+#include "ggml.h"
 
 #include <atomic>
 #include <memory>
@@ -22,13 +23,31 @@ struct ModelHandle {
     const llama_vocab * const vocab;
 };
 
+// ggml's CPU thread pool, kept for the life of a context: without one, ggml starts and joins
+// its worker threads for every graph, i.e. for every generated token.
+struct ThreadPool {
+    ggml_threadpool_t pool = nullptr;
+    void (*free_fn)(ggml_threadpool_t) = nullptr;
+    ThreadPool() = default;
+    ThreadPool(const ThreadPool &) = delete;
+    ThreadPool & operator=(const ThreadPool &) = delete;
+    ~ThreadPool() {
+        if (pool && free_fn) free_fn(pool);
+    }
+};
+
 struct ContextHandle {
     ContextHandle(std::shared_ptr<ModelHandle> m, llama_context * c) : model(std::move(m)), ctx(c) {}
-    ~ContextHandle() { llama_free(ctx); }
+    ~ContextHandle() {
+        llama_free(ctx);
+        // the pools outlive the context that used them (members are destroyed after this body)
+    }
     ContextHandle(const ContextHandle &) = delete;
     ContextHandle & operator=(const ContextHandle &) = delete;
 
     const std::shared_ptr<ModelHandle> model;  // declared first: freed after the context
+    ThreadPool pool;                           // for generation
+    ThreadPool poolBatch;                      // for prompts, when its thread count differs
     llama_context * const ctx;
     // the generation running on this context, if any (one at a time)
     std::atomic<GenerationJob *> active{nullptr};

@@ -42,4 +42,4 @@ grep -E "Test Files|Tests " "$out/test.txt" | tee -a "$out/gpu.txt"
 # llama-bench with CUDA from the same tree, then the benchmark on an 8B-shaped Q4_K_M model
 cmake -S bench/anchor -B build/anchor-cuda -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=ON $cmake_args >"$out/anchor.txt" 2>&1
 cmake --build build/anchor-cuda --target llama-bench -j >>"$out/anchor.txt" 2>&1
-node bench/bench.mjs --shape 8b --quant Q4_K_M --gpu-layers 999 --anchor build/anchor-cuda/bin/llama-bench --json "$out/bench.json" | tee -a "$out/gpu.txt"
+node bench/bench.mjs --shape 8b --quant Q4_K_M --gpu-layers 999 --anchor build/anchor-cuda/llama-bench/llama-bench --json "$out/bench.json" | tee -a "$out/gpu.txt"
