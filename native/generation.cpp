@@ -3,6 +3,7 @@
 #include "sampler.h"
 
 #include <chrono>
+#include <cmath>
 
 namespace hermes3 {
 namespace {
@@ -48,6 +49,38 @@ void GenerationJob::WaitForCredit() {
     while (!Cancelled() && produced_ - control_.consumed() >= req_.window) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
+}
+
+// Samples with the chain, then checks the token against the grammar; only when the grammar
+// rejects it is the grammar applied to the whole vocabulary and the chain run again. Most
+// tokens of a constrained generation pass the check, so this skips filtering 128k candidates.
+llama_token GenerationJob::Sample(int32_t idx) {
+    llama_context * lctx = ctx_->ctx;
+    llama_sampler * chain = sampler_->chain;
+    llama_sampler * grammar = sampler_->grammar;
+    if (!grammar) return llama_sampler_sample(chain, lctx, idx);
+    const float * logits = llama_get_logits_ith(lctx, idx);
+    const int32_t n_vocab = llama_vocab_n_tokens(ctx_->model->vocab);
+    auto fill = [&]() {
+        candidates_.resize(n_vocab);
+        for (llama_token t = 0; t < n_vocab; t++) candidates_[t] = llama_token_data{t, logits[t], 0.0f};
+        return llama_token_data_array{candidates_.data(), candidates_.size(), -1, false};
+    };
+    llama_token_data_array cur = fill();
+    llama_sampler_apply(chain, &cur);
+    llama_token token = cur.data[cur.selected].id;
+    llama_token_data single{token, 1.0f, 0.0f};
+    llama_token_data_array one{&single, 1, -1, false};
+    llama_sampler_apply(grammar, &one);
+    if (single.logit == -INFINITY) {
+        cur = fill();
+        llama_sampler_apply(grammar, &cur);
+        llama_sampler_apply(chain, &cur);
+        token = cur.data[cur.selected].id;
+    }
+    llama_sampler_accept(grammar, token);
+    llama_sampler_accept(chain, token);
+    return token;
 }
 
 void GenerationJob::Emit(llama_token token) {
@@ -115,7 +148,6 @@ void GenerationJob::Run() {
     Done done;
     llama_context * lctx = ctx_->ctx;
     llama_memory_t mem = llama_get_memory(lctx);
-    llama_sampler * chain = sampler_->chain;
     const llama_vocab * vocab = ctx_->model->vocab;
     llama_batch batch = llama_batch_init((int32_t) std::max<uint32_t>(llama_n_batch(lctx), 1), 0, 1);
     const double t0 = NowMs();
@@ -141,7 +173,7 @@ void GenerationJob::Run() {
                 done.finishReason = "abort";
                 break;
             }
-            const llama_token token = llama_sampler_sample(chain, lctx, logits_idx);
+            const llama_token token = Sample(logits_idx);
             done.nGenerated++;
             Emit(token);
             if (llama_vocab_is_eog(vocab, token)) {

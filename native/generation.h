@@ -53,6 +53,7 @@ class GenerationJob {
     void Run();
     bool DecodeInput(llama_batch & batch, Done & done);
     void Emit(llama_token token);
+    llama_token Sample(int32_t idx);
     void Finish(Done done);
     void WaitForCredit();
 
@@ -62,6 +63,7 @@ class GenerationJob {
     ControlBlock control_;
     Tsfn tsfn_;
     std::thread thread_;
+    std::vector<llama_token_data> candidates_;
     std::atomic<bool> cancelled_{false};
 
     std::mutex mutex_;

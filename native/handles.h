@@ -55,12 +55,18 @@ struct ContextHandle {
 
 struct SamplerHandle {
     SamplerHandle(std::shared_ptr<ModelHandle> m, llama_sampler * s) : model(std::move(m)), chain(s) {}
-    ~SamplerHandle() { llama_sampler_free(chain); }
+    ~SamplerHandle() {
+        llama_sampler_free(chain);
+        if (grammar) llama_sampler_free(grammar);
+    }
     SamplerHandle(const SamplerHandle &) = delete;
     SamplerHandle & operator=(const SamplerHandle &) = delete;
 
     const std::shared_ptr<ModelHandle> model;  // grammar and DRY samplers keep vocabulary pointers
     llama_sampler * const chain;
+    // A grammar is kept out of the chain: a token is sampled first and checked against it,
+    // and only a rejected token makes the grammar filter the whole vocabulary.
+    llama_sampler * grammar = nullptr;
     // set while a generation samples with this chain
     std::atomic<bool> busy{false};
 };

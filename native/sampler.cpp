@@ -63,7 +63,7 @@ SamplerWrap::SamplerWrap(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Sam
             handle_.reset();
             Throw(env, "ERR_INVALID_GRAMMAR", "the GBNF grammar could not be parsed (llama.cpp rejected it)");
         }
-        llama_sampler_chain_add(chain, gs);
+        handle_->grammar = gs;
     }
 
     Napi::Value bias = o.Get("logitBias");
