@@ -18,7 +18,7 @@ import { int, parseOptions } from '../engine/validate.js';
 import { readGgufHeader } from './reader.js';
 import { SHAPES, type ModelShape, type ShapeName } from './shapes.js';
 import { plannedTensors, type PlannedTensor } from './tensors.js';
-import { FILE_TYPES, GGML_TYPES, GGML_TYPE_NAMES, type FileTypeName } from './types.js';
+import { FILE_TYPES, GGML_TYPES, type FileTypeName } from './types.js';
 
 const planSchema = z
   .strictObject({
@@ -94,7 +94,7 @@ export async function planMemory(options: PlanOptions): Promise<MemoryPlan> {
     };
     tensors = h.tensors.map((t) => {
       const layer = /^blk\.(\d+)\./.exec(t.name)?.[1];
-      return { name: t.name, dims: t.dims, type: GGML_TYPE_NAMES[t.type] ?? t.typeName, sizeBytes: t.sizeBytes, layer: layer === undefined ? undefined : Number(layer) };
+      return { name: t.name, dims: t.dims, type: t.typeName, sizeBytes: t.sizeBytes, layer: layer === undefined ? undefined : Number(layer) };
     });
   } else {
     const s = SHAPES[o.shape!];

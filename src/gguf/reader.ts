@@ -213,10 +213,3 @@ export async function readGgufHeader(path: string): Promise<GgufHeader> {
     await fh.close();
   }
 }
-
-/** A metadata value as a plain JS value (arrays become their element lists). */
-export function metaValue(header: GgufHeader, key: string): GgufValue | GgufScalar[] | undefined {
-  const v = header.metadata.get(key)?.value;
-  if (v !== undefined && typeof v === 'object' && 'values' in v) return v.values;
-  return v;
-}
