@@ -1,22 +1,16 @@
 import { createInterface, type Interface } from 'node:readline';
-import { Hermes3Error, OptionsError } from '../errors.js';
-import { loadModel } from '../engine/model.js';
+import { Hermes3Error } from '../errors.js';
 import type { Chat } from '../chat/session.js';
-import { intArg, numArg, parse } from './args.js';
+import { modelArgs, modelArgsUsage, openModel, parse, samplingArgs } from './args.js';
 
 export const chatUsage = `hermes3 chat --model FILE [options]
 
 An interactive chat in the terminal. Replies stream as they are generated; Ctrl-C stops a reply
 (what was shown stays in the conversation), Ctrl-C on an empty line or Ctrl-D quits.
 
-  --model FILE         GGUF model file (required)
   --system TEXT        system prompt
-  --ctx N              context length (default: min(training context, 4096))
   --max-tokens N       most tokens per reply (default 512)
-  --temperature T      sampling temperature (default 0.8)
-  --seed S             sampling seed
-  --threads N          CPU threads (default: physical cores)
-  --gpu-layers N|max   layers to offload to the GPU (default 0)
+${modelArgsUsage}
 
 In the chat:
   /system TEXT         set the system prompt (empty: none)
@@ -83,28 +77,9 @@ async function command(chat: Chat, line: string, out: NodeJS.WritableStream): Pr
 }
 
 export async function chatCommand(argv: string[], out: NodeJS.WritableStream, signal: AbortSignal): Promise<void> {
-  const { values } = parse(argv, {
-    model: { type: 'string' },
-    system: { type: 'string' },
-    ctx: { type: 'string' },
-    'max-tokens': { type: 'string' },
-    temperature: { type: 'string' },
-    seed: { type: 'string' },
-    threads: { type: 'string' },
-    'gpu-layers': { type: 'string' },
-  });
-  if (!values.model) throw new OptionsError('hermes3 chat needs --model FILE (a GGUF model)');
-  const gpu = values['gpu-layers'];
-  const model = await loadModel({ modelPath: values.model, nGpuLayers: gpu === 'max' ? 'max' : (intArg(gpu, 'gpu-layers', 0) ?? 0), signal });
-  const threads = intArg(values.threads, 'threads', 1);
-  const context = await model.createContext({ nCtx: intArg(values.ctx, 'ctx', 16), threads });
-  const chat = model.chat({
-    context,
-    systemPrompt: values.system,
-    maxTokens: intArg(values['max-tokens'], 'max-tokens', 1) ?? 512,
-    temperature: numArg(values.temperature, 'temperature') ?? 0.8,
-    seed: intArg(values.seed, 'seed', 0),
-  });
+  const { values } = parse(argv, { ...modelArgs, system: { type: 'string' } });
+  const { model, context } = await openModel(values, 'chat', signal);
+  const chat = model.chat({ context, systemPrompt: values.system, ...samplingArgs(values, 512) });
   const rl = createInterface({ input: process.stdin, output: out, terminal: process.stdin.isTTY });
   out.write(`${model.info.name || model.path} — /help for commands, Ctrl-D to quit\n\n`);
   // Ctrl-C at the prompt: clear a typed line, or quit on an empty one
