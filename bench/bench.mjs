@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // Prompt processing (pp512) and generation (tg128) speed of hermes3-native against llama-bench
-// built from the same vendored tree (bench/anchor), on the same model file and thread count, in
+// built in the addon's own build (HERMES3_BUILD_BENCH), on the same model file and thread count, in
 // one run. Prints ratios, and the event-loop delay while generating.
 //
 //   node bench/bench.mjs [--model FILE | --shape 1b --quant Q4_K_M] [--threads N] [--reps 3]
 //                        [--gpu-layers N] [--anchor PATH-TO-llama-bench] [--json FILE]
 //
-// Needs `npm run compile` and the anchor: `npm run bench:anchor` (cmake, a few minutes once).
+// Needs `npm run compile` and the anchor: `npm run bench:anchor` rebuilds the addon together with
+// llama-bench, from the same llama.cpp libraries and flags.
 import { execFileSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -42,7 +43,7 @@ if (!modelPath) {
     await writeSyntheticModel({ path: modelPath, shape: values.shape, quant: values.quant, seed: 1 });
   }
 }
-const anchor = values.anchor ?? join(root, 'build', 'anchor', 'llama-bench', 'llama-bench');
+const anchor = values.anchor ?? join(root, 'build', 'Release', 'llama-bench');
 if (!existsSync(anchor)) {
   console.error(`${anchor} is missing: run npm run bench:anchor first`);
   process.exit(2);

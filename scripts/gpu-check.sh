@@ -1,45 +1,96 @@
 #!/usr/bin/env bash
-# On a CUDA machine: build the CUDA backend, run the test suite with every layer on the GPU, and
-# benchmark a synthetic 8B-shaped Q4_K_M model against llama-bench's CUDA build from the same
-# vendored tree. Results go to $OUT (or /tmp/gpu-check).
+# On a CUDA machine: build the addon with the CUDA backend together with llama-bench (one build,
+# the same libraries), run the test suite with every layer on the GPU, and benchmark a synthetic
+# 8B-shaped Q4_K_M model against that llama-bench. Figures go to $OUT (or /tmp/gpu-check).
 #
-# The machine needs CUDA (nvcc), cmake and a C++ compiler; cuBLAS may come from Python's
-# nvidia-cublas package. Without network it also needs what `npm ci` and `npm run vendor` made
-# here: node_modules/ and vendor/llama.cpp/ travel with the tree, and a node binary in
-# .device-node/bin/ when the machine has none.
-#   CUDA_ARCH=90 (H100/H200) by default.
+#   scripts/gpu-check.sh [build] [test] [bench]     (no argument: all three, in that order)
+#
+# The phases can run as separate commands on the same machine: each takes a few minutes, and
+# what `build` makes stays in build/. The machine needs CUDA (nvcc), cmake and a C++ compiler;
+# cuBLAS may come from the toolkit or from Python's NVIDIA wheels (nvidia-cublas, which CUDA 13
+# lays out as nvidia/cu13/{include,lib}). On a machine without network, `scripts/gpu-pack.sh`
+# first packs node, node_modules/ and vendor/llama.cpp/ into .device/ (about 42 MB), which this
+# script unpacks.
+#   CUDA_ARCH=90 (H100/H200) by default; GPU_CHECK_SHAPE=8b (a smaller shape for a quick run).
+#   GPU_CHECK_CUDA=0 rehearses the same steps on a machine without CUDA (CPU build, no offload).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$PWD
 out=${OUT:-/tmp/gpu-check}
 mkdir -p "$out"
-command -v node >/dev/null || export PATH="$PWD/.device-node/bin:$PATH"
-node --version
-nvidia-smi --query-gpu=name,memory.total,memory.free --format=csv | tee "$out/gpu.txt"
-arch=${CUDA_ARCH:-90}
+phases=("$@")
+[ ${#phases[@]} -eq 0 ] && phases=(build test bench)
+stamp() { echo "[$(date +%T)] $*" | tee -a "$out/gpu.txt"; }
 
-# cuBLAS: the toolkit's, or the nvidia-cublas wheel's headers and libraries
-cmake_args="-DCMAKE_CUDA_ARCHITECTURES=$arch"
-cuda_home=$(dirname "$(dirname "$(command -v nvcc)")")
-if ! ls "$cuda_home"/lib64/libcublas.so* >/dev/null 2>&1; then
-  cublas=$(python3 -c 'import nvidia.cublas as c, os; print(os.path.dirname(c.__file__) if c.__file__ else list(c.__path__)[0])')
-  lib=$(ls "$cublas"/lib/libcublas.so.* | head -1)
-  lt=$(ls "$cublas"/lib/libcublasLt.so.* | head -1)
-  export CPATH="$cublas/include${CPATH:+:$CPATH}"
-  export LD_LIBRARY_PATH="$cublas/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# --- what a machine without network lacks: node, node_modules/, vendor/llama.cpp/
+if [ -d .device ]; then
+  if ! command -v node >/dev/null && [ -f .device/node.xz ]; then
+    mkdir -p /tmp/device-node/bin
+    [ -x /tmp/device-node/bin/node ] || { xz -dc .device/node.xz >/tmp/device-node/bin/node; chmod +x /tmp/device-node/bin/node; }
+  fi
+  [ -d node_modules ] || tar -xJf .device/node_modules.tar.xz
+  [ -f vendor/llama.cpp/CMakeLists.txt ] || tar -xJf .device/vendor.tar.xz
+fi
+command -v node >/dev/null || export PATH="/tmp/device-node/bin:$PATH"
+export PATH="$root/node_modules/.bin:$PATH"
+
+cuda=${GPU_CHECK_CUDA:-1}
+shape=${GPU_CHECK_SHAPE:-8b}
+gpu_layers=999 test_layers=max
+[ "$cuda" = 1 ] || gpu_layers=0 test_layers=0
+
+# --- cuBLAS: the toolkit's, or the NVIDIA wheels' headers and libraries
+cmake_args="-DCMAKE_CUDA_ARCHITECTURES=${CUDA_ARCH:-90}"
+[ "$cuda" = 1 ] || cmake_args=""
+cuda_home=$(dirname "$(dirname "$(readlink -f "$(command -v nvcc || echo /none/bin/nvcc)")")")
+if [ "$cuda" = 1 ] && ! ls "$cuda_home"/lib64/libcublas.so* "$cuda_home"/targets/*/lib/libcublas.so* >/dev/null 2>&1; then
+  roots=$(python3 -c 'import nvidia; print("\n".join(nvidia.__path__))' 2>/dev/null || true)
+  lib=$(find $roots -name 'libcublas.so*' 2>/dev/null | sort | head -1)
+  lt=$(find $roots -name 'libcublasLt.so*' 2>/dev/null | sort | head -1)
+  header=$(find $roots -name cublas_v2.h 2>/dev/null | head -1)
+  if [ -z "$lib" ] || [ -z "$lt" ] || [ -z "$header" ]; then
+    stamp "cuBLAS not found: not in $cuda_home, nor in Python's nvidia packages (${roots:-none})"
+    exit 1
+  fi
+  export CPATH="$(dirname "$header")${CPATH:+:$CPATH}"
+  export LD_LIBRARY_PATH="$(dirname "$lib")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   cmake_args="$cmake_args -DCUDA_cublas_LIBRARY=$lib -DCUDA_cublasLt_LIBRARY=$lt"
-  echo "cuBLAS from $cublas" | tee -a "$out/gpu.txt"
 fi
 
-# the addon with CUDA, and the test suite on the GPU
-start=$(date +%s)
-HERMES3_CUDA=1 HERMES3_CMAKE_ARGS="$cmake_args" node scripts/install.mjs --force >"$out/build.txt" 2>&1 || { tail -40 "$out/build.txt"; exit 1; }
-echo "CUDA build: $(( $(date +%s) - start )) s" | tee -a "$out/gpu.txt"
-npm run compile >/dev/null
-node -e "import('./dist/index.js').then(m => console.log(JSON.stringify(m.getBackendInfo().devices)))" | tee -a "$out/gpu.txt"
-HERMES3_TEST_GPU_LAYERS=999 npx vitest run >"$out/test.txt" 2>&1 || true
-grep -E "Test Files|Tests " "$out/test.txt" | tee -a "$out/gpu.txt"
-
-# llama-bench with CUDA from the same tree, then the benchmark on an 8B-shaped Q4_K_M model
-cmake -S bench/anchor -B build/anchor-cuda -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=ON $cmake_args >"$out/anchor.txt" 2>&1
-cmake --build build/anchor-cuda --target llama-bench -j >>"$out/anchor.txt" 2>&1
-node bench/bench.mjs --shape 8b --quant Q4_K_M --gpu-layers 999 --anchor build/anchor-cuda/llama-bench/llama-bench --json "$out/bench.json" | tee -a "$out/gpu.txt"
+for phase in "${phases[@]}"; do
+  case $phase in
+  build)
+    stamp "node $(node --version), cmake args: ${cmake_args:-none}"
+    if [ "$cuda" = 1 ]; then
+      nvcc --version | grep -o 'release [0-9.]*' | tee -a "$out/gpu.txt"
+      nvidia-smi --query-gpu=name,memory.total,memory.free,driver_version --format=csv,noheader | tee -a "$out/gpu.txt"
+    fi
+    start=$(date +%s)
+    if ! HERMES3_CUDA=$cuda HERMES3_BUILD_BENCH=1 HERMES3_CMAKE_ARGS="$cmake_args" node scripts/install.mjs --force >"$out/build.txt" 2>&1; then
+      tail -40 "$out/build.txt"
+      stamp "build (CUDA: $cuda) failed after $(( $(date +%s) - start )) s (build.txt)"
+      exit 1
+    fi
+    stamp "build (CUDA: $cuda, addon and llama-bench): $(( $(date +%s) - start )) s"
+    npm run compile >/dev/null
+    node -e "import('./dist/index.js').then(m => console.log(JSON.stringify(m.getBackendInfo().devices)))" | tee -a "$out/gpu.txt"
+    ;;
+  test)
+    start=$(date +%s)
+    # 'max' puts every layer on the GPU in the parity test and its C API reference; the other
+    # tests load with the default nGpuLayers 'auto', which offloads the small fixtures whole
+    HERMES3_TEST_GPU_LAYERS=$test_layers vitest run >"$out/test.txt" 2>&1 || true
+    grep -E "Test Files|Tests |FAIL" "$out/test.txt" | head -30 | tee -a "$out/gpu.txt"
+    stamp "tests: $(( $(date +%s) - start )) s (test.txt)"
+    ;;
+  bench)
+    start=$(date +%s)
+    node bench/bench.mjs --shape "$shape" --quant Q4_K_M --gpu-layers $gpu_layers --json "$out/bench.json" 2>&1 | tee -a "$out/gpu.txt"
+    stamp "bench (incl. writing the model once): $(( $(date +%s) - start )) s"
+    ;;
+  *)
+    echo "unknown phase: $phase (expected build, test or bench)" >&2
+    exit 2
+    ;;
+  esac
+done

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm install` entry: use a matching prebuilt addon when one loads, otherwise materialise the
-// vendored llama.cpp and build from source with cmake-js. `--force` always builds from source.
+// vendored llama.cpp and build from source with cmake-js. `--force` always builds from source;
+// `--check` only says which addon would be used (exit 0) or that a source build is needed (exit 1).
 //
 // Environment:
 //   HERMES3_BUILD_FROM_SOURCE=1   ignore prebuilds
@@ -8,6 +9,7 @@
 //   HERMES3_METAL=0|1             Metal backend (default: on for macOS)
 //   HERMES3_NATIVE=0              do not tune the CPU code for this machine
 //   HERMES3_BUILD_REFERENCE=0     skip the C API reference program the parity tests use
+//   HERMES3_BUILD_BENCH=1         also build llama-bench, the benchmark anchor (build/Release/)
 //   HERMES3_BACKEND_DL=1          backends as run-time loaded libraries, every x64 CPU variant
 //                                 (what prebuilds use; needs HERMES3_NATIVE=0)
 //   HERMES3_CMAKE_ARGS="..."      extra -D flags passed to CMake
@@ -20,6 +22,7 @@ import { materialise } from './vendor-llama.mjs';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 const force = process.argv.includes('--force') || process.env.HERMES3_BUILD_FROM_SOURCE === '1';
+const checkOnly = process.argv.includes('--check');
 
 function log(msg) {
   process.stderr.write(`[hermes3-native] ${msg}\n`);
@@ -36,11 +39,15 @@ function tryExisting() {
   }
 }
 
-if (!force) {
+if (checkOnly || !force) {
   const found = tryExisting();
   if (typeof found === 'string') {
     log(`using ${found.replace(root + '/', '')}`);
     process.exit(0);
+  }
+  if (checkOnly) {
+    log(`no usable prebuilt addon (${found.error.message.split('\n')[0]}); installing would build from source`);
+    process.exit(1);
   }
   log(`no usable prebuilt addon (${found.error.message.split('\n')[0]}); building from source`);
 }
@@ -65,6 +72,7 @@ const defines = [
   `--CDHERMES3_NATIVE=${option('HERMES3_NATIVE', true)}`,
   `--CDHERMES3_BUILD_REFERENCE=${option('HERMES3_BUILD_REFERENCE', true)}`,
   `--CDHERMES3_BACKEND_DL=${option('HERMES3_BACKEND_DL', false)}`,
+  `--CDHERMES3_BUILD_BENCH=${option('HERMES3_BUILD_BENCH', false)}`,
 ];
 for (const arg of (process.env.HERMES3_CMAKE_ARGS ?? '').split(/\s+/).filter(Boolean)) {
   defines.push(arg.startsWith('-D') ? `--CD${arg.slice(2)}` : arg);

@@ -151,9 +151,10 @@ export function getAddon(): NativeAddon {
     const hint = existsSync(join(packageRoot, 'vendor', 'llama.cpp'))
       ? 'run `npm run build:native` in the package folder to rebuild it'
       : 'run `npm rebuild hermes3-native` (needs cmake and a C++17 compiler; clang is preferred)';
+    const cause = (err as Error).message.replace(/\s+/g, ' ').trim();
     throw new NativeError(
       'ERR_ADDON_LOAD',
-      `the hermes3-native addon could not be loaded for ${process.platform}-${process.arch} (Node ${process.versions.node}, N-API ${process.versions.napi}). Tried: ${where}. Cause: ${(err as Error).message}. To fix: ${hint}.`,
+      `the hermes3-native addon could not be loaded for ${process.platform}-${process.arch} (Node ${process.versions.node}, N-API ${process.versions.napi}). Tried: ${where}. Cause: ${cause}. To fix: ${hint}.`,
       { cause: err },
     );
   }

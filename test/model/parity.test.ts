@@ -7,8 +7,12 @@ import { FIXTURES, referenceProgram, requireFile } from '../fixtures.js';
 
 const N_PREDICT = 48;
 const THREADS = 2;
-// both sides on the same device: the CPU, unless HERMES3_TEST_GPU_LAYERS asks for the GPU
-const GPU_LAYERS = Number(process.env.HERMES3_TEST_GPU_LAYERS ?? 0);
+// both sides on the same device: the CPU, unless HERMES3_TEST_GPU_LAYERS (a count, or 'max')
+// asks for the GPU
+const GPU_LAYERS_ENV = process.env.HERMES3_TEST_GPU_LAYERS ?? '0';
+const GPU_LAYERS = GPU_LAYERS_ENV === 'max' ? ('max' as const) : Number(GPU_LAYERS_ENV);
+// llama.cpp's own parameter has no 'max': a count past the layer count offloads them all
+const REFERENCE_GPU_LAYERS = GPU_LAYERS === 'max' ? 999 : GPU_LAYERS;
 
 const prompts = [
   formatChat([{ role: 'user', content: 'Hello, who are you?' }]),
@@ -21,7 +25,7 @@ const prompts = [
 function reference(path: string, prompt: number[]): number[] {
   const out = execFileSync(requireFile(referenceProgram, 'build the addon first (npm install)'), [path, String(N_PREDICT), String(THREADS), ...prompt.map(String)], {
     encoding: 'utf8',
-    env: { ...process.env, HERMES3_REFERENCE_GPU_LAYERS: String(GPU_LAYERS) },
+    env: { ...process.env, HERMES3_REFERENCE_GPU_LAYERS: String(REFERENCE_GPU_LAYERS) },
   });
   return out.trim().split('\n').map(Number);
 }
