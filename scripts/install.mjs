@@ -7,6 +7,7 @@
 //   HERMES3_BUILD_FROM_SOURCE=1   ignore prebuilds
 //   HERMES3_CUDA=1                build the CUDA backend (needs the CUDA toolkit with cuBLAS)
 //   HERMES3_METAL=0|1             Metal backend (default: on for macOS)
+//   HERMES3_VULKAN=1              build the Vulkan backend (needs libvulkan-dev, glslc, spirv-headers)
 //   HERMES3_NATIVE=0              do not tune the CPU code for this machine
 //   HERMES3_BUILD_REFERENCE=0     skip the C API reference program the parity tests use
 //   HERMES3_BUILD_BENCH=1         also build llama-bench, the benchmark anchor (build/Release/)
@@ -69,6 +70,7 @@ const option = (name, fallback) => {
 const defines = [
   `--CDHERMES3_CUDA=${option('HERMES3_CUDA', false)}`,
   `--CDHERMES3_METAL=${option('HERMES3_METAL', process.platform === 'darwin')}`,
+  `--CDHERMES3_VULKAN=${option('HERMES3_VULKAN', false)}`,
   `--CDHERMES3_NATIVE=${option('HERMES3_NATIVE', true)}`,
   `--CDHERMES3_BUILD_REFERENCE=${option('HERMES3_BUILD_REFERENCE', true)}`,
   `--CDHERMES3_BACKEND_DL=${option('HERMES3_BACKEND_DL', false)}`,

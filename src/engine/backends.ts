@@ -12,6 +12,9 @@ export interface DeviceInfo {
   totalBytes: number;
 }
 
+/** A device that llama.cpp offloads layers to: a discrete or integrated GPU. */
+export const isGpu = (d: Pick<DeviceInfo, 'type'>): boolean => d.type === 'gpu' || d.type === 'igpu';
+
 export interface BackendInfo {
   backends: Array<{ name: string; features: Record<string, string> }>;
   devices: DeviceInfo[];

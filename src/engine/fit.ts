@@ -7,7 +7,7 @@ import { InsufficientMemoryError } from '../errors.js';
 import { planMemory, type MemoryPlan, type PlanOptions } from '../gguf/plan.js';
 import { readGgufHeader } from '../gguf/reader.js';
 import { SHAPES, shapeParams } from '../gguf/shapes.js';
-import type { DeviceInfo } from './backends.js';
+import { isGpu, type DeviceInfo } from './backends.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -50,15 +50,15 @@ export interface Fit {
   plan: MemoryPlan;
 }
 
-const gib = (n: number) => `${(n / GiB).toFixed(1)} GiB`;
+const gib = (n: number) => (n >= GiB || n <= -GiB ? `${(n / GiB).toFixed(1)} GiB` : `${Math.round(n / 2 ** 20)} MiB`);
 
 export async function fitMemory(req: FitRequest): Promise<Fit> {
   const cpu = req.devices.find((d) => d.type === 'cpu');
-  const gpu = req.devices.find((d) => d.type === 'gpu' || d.type === 'igpu');
+  const gpu = req.devices.find(isGpu);
   const cpuFree = (cpu?.freeBytes ?? Infinity) - headroom(cpu?.totalBytes ?? 0);
   const gpuFree = gpu ? gpu.freeBytes - headroom(gpu.totalBytes) : 0;
   const plan = (nCtx: number, nGpuLayers: number) =>
-    planMemory({ ...req.model, nCtx, nGpuLayers, kvCacheType: req.kvCacheType, nSeqMax: req.nSeqMax, nUbatch: req.nUbatch, flashAttention: req.flashAttention });
+    planMemory({ ...req.model, nCtx, nGpuLayers, gpu: gpu !== undefined, kvCacheType: req.kvCacheType, nSeqMax: req.nSeqMax, nUbatch: req.nUbatch, flashAttention: req.flashAttention });
   const fits = (p: MemoryPlan) => {
     const [c, g] = [p.devices.find((d) => d.device === 'CPU')!, p.devices.find((d) => d.device === 'GPU')];
     return c.totalBytes <= cpuFree && (g?.totalBytes ?? 0) <= gpuFree;
@@ -68,9 +68,11 @@ export async function fitMemory(req: FitRequest): Promise<Fit> {
   const contexts = req.nCtx === 'auto' ? contextCandidates(req.nCtxTrain) : [req.nCtx];
 
   const layersFor = async (nCtx: number): Promise<number | undefined> => {
-    if (req.nGpuLayers === 'max') return nLayer + 1;
-    if (typeof req.nGpuLayers === 'number') return req.nGpuLayers;
+    // without a GPU llama.cpp keeps every layer on the CPU, whatever was asked
     if (!gpu) return 0;
+    // nLayer + 1 'layers': the blocks and the output layer
+    if (req.nGpuLayers === 'max') return nLayer + 1;
+    if (typeof req.nGpuLayers === 'number') return Math.min(req.nGpuLayers, nLayer + 1);
     // the most layers whose share fits the GPU (binary search: memory grows with layers)
     let lo = 0;
     let hi = nLayer + 1;
@@ -117,7 +119,8 @@ export async function fitMemory(req: FitRequest): Promise<Fit> {
     if (bits >= bitsNow - 0.2) continue;
     const total = needed.totalBytes - needed.weightsBytes - needed.repackBytes + weights;
     if (total <= cpuFree + gpuFree) {
-      options.push(`a ${quant} file (about ${gib(weights)} of weights)`);
+      // "an IQ4_XS", "a Q4_K_M": the article follows the letter's spoken name
+      options.push(`${/^[AEFHILMNORSX]/.test(quant) ? 'an' : 'a'} ${quant} file (about ${gib(weights)} of weights)`);
       break;
     }
   }
@@ -146,7 +149,7 @@ export function contextCandidates(nCtxTrain: number): number[] {
 export async function fitContext(req: Omit<FitRequest, 'nGpuLayers'> & { nGpuLayers: number }): Promise<number> {
   const free = new Map(req.devices.map((d) => [d.type === 'cpu' ? 'CPU' : 'GPU', d.freeBytes - headroom(d.totalBytes)]));
   const contextBytes = async (nCtx: number) => {
-    const p = await planMemory({ ...req.model, nCtx, nGpuLayers: req.nGpuLayers, kvCacheType: req.kvCacheType, nSeqMax: req.nSeqMax, nUbatch: req.nUbatch, flashAttention: req.flashAttention });
+    const p = await planMemory({ ...req.model, nCtx, nGpuLayers: req.nGpuLayers, gpu: req.devices.some(isGpu), kvCacheType: req.kvCacheType, nSeqMax: req.nSeqMax, nUbatch: req.nUbatch, flashAttention: req.flashAttention });
     return p.devices.map((d) => ({ device: d.device, bytes: d.kvCacheBytes + d.computeBytes + d.outputBytes }));
   };
   const fits = (parts: Array<{ device: string; bytes: number }>) => parts.every((p) => p.bytes <= (free.get(p.device) ?? Infinity));

@@ -4,7 +4,7 @@ import { getAddon, type NativeModel, type NativeModelInfo } from '../native/inde
 import { Chat, type ChatOptions } from '../chat/session.js';
 import { chatTemplateWarning } from '../chat/template.js';
 import { Context } from './context.js';
-import { getBackendInfo } from './backends.js';
+import { getBackendInfo, isGpu } from './backends.js';
 import { fitContext, fitMemory } from './fit.js';
 import { basename } from 'node:path';
 import { contextSchema, loadModelSchema, type ContextOptions, type LoadModelOptions, type Logger } from './options.js';
@@ -39,19 +39,26 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
   // plan the memory before loading: 'auto' settings are fitted, and a request that cannot fit
   // fails here with InsufficientMemoryError instead of in the allocator
   const nCtxTrain = Number(header.metadata.get(`${arch}.context_length`)?.value ?? 4096);
-  let nGpuLayers = opts.nGpuLayers === 'max' ? -1 : opts.nGpuLayers === 'auto' ? 0 : opts.nGpuLayers;
+  // the layer count llama.cpp will really offload: blocks plus the output layer, none without a GPU
+  let nGpuLayers = 0;
   let defaultNCtx = opts.nCtx === 'auto' ? undefined : opts.nCtx;
   if (!opts.vocabOnly && header.tensors.length > 0) {
+    const devices = getBackendInfo().devices;
     const fit = await fitMemory({
       model: { modelPath: opts.modelPath },
       nCtx: opts.nCtx ?? Math.min(nCtxTrain, DEFAULT_CTX),
       nGpuLayers: opts.nGpuLayers,
       nCtxTrain,
-      devices: getBackendInfo().devices,
+      devices,
       label: basename(opts.modelPath),
     });
-    if (opts.nGpuLayers === 'auto') nGpuLayers = fit.nGpuLayers;
+    nGpuLayers = fit.nGpuLayers;
     if (opts.nCtx === 'auto') defaultNCtx = fit.nCtx;
+    if ((opts.nGpuLayers === 'max' || (typeof opts.nGpuLayers === 'number' && opts.nGpuLayers > 0)) && !devices.some(isGpu)) {
+      const warning = `nGpuLayers ${opts.nGpuLayers} was asked for, but no GPU device is available (devices: ${devices.map((d) => d.name).join(', ')}): every layer runs on the CPU. A CUDA, Metal or Vulkan build is made with HERMES3_CUDA=1, HERMES3_METAL=1 or HERMES3_VULKAN=1 npm rebuild hermes3-native.`;
+      if (opts.logger) opts.logger('warn', warning);
+      else process.emitWarning(warning, { code: 'HERMES3_NO_GPU' });
+    }
   }
   const control = new Int32Array(2);
   const onAbort = () => Atomics.store(control, 0, 1);
@@ -97,7 +104,7 @@ export class Model {
     /** @internal */ readonly native: NativeModel,
     path: string,
     private readonly defaultNCtx: number | undefined,
-    /** layers offloaded to the GPU (-1: all) */
+    /** layers offloaded to the GPU: the output layer first, then blocks from the last one down (nLayer + 1: all) */
     readonly nGpuLayers: number = 0,
   ) {
     this.path = path;
@@ -143,7 +150,7 @@ export class Model {
     const nCtx = await fitContext({
       model: { modelPath: this.path },
       nCtx: requested,
-      nGpuLayers: this.nGpuLayers < 0 ? this.info.nLayer + 1 : this.nGpuLayers,
+      nGpuLayers: this.nGpuLayers,
       nCtxTrain: this.info.nCtxTrain,
       kvCacheType: opts.kvCacheType,
       nSeqMax: opts.nSeqMax,

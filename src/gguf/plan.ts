@@ -1,14 +1,18 @@
 /**
  * Memory planning: what llama.cpp will allocate for a model, a context length and an offload,
  * computed from the real tensor table (or from the shape for files not on disk):
- * - weights: every tensor's bytes, on the device its layer is offloaded to (the token
- *   embedding stays on the CPU; the output matrix follows the last layer);
- * - repacked weights: on x86 CPUs, llama.cpp keeps an interleaved second copy of the matrices
- *   of some types (Q4_0, Q4_K, IQ4_NL, MXFP4 with AVX2, and Q2_K with AVX-512);
+ * - weights: every tensor's bytes, on the device its layer is offloaded to. llama.cpp counts
+ *   nLayer + 1 layers: nGpuLayers = n puts the output layer (output matrix and norm) and the
+ *   last n - 1 blocks on the GPU; the token embedding always stays on the CPU, and so does the
+ *   output projection of a model that reuses it (tied embeddings);
+ * - repacked weights: on x86 CPUs without a GPU backend, llama.cpp keeps an interleaved second
+ *   copy of the matrices of some types (Q4_0, Q4_K, IQ4_NL, MXFP4 with AVX2, and Q2_K with
+ *   AVX-512); with a GPU backend the CPU's weights stay in the GPU's host buffer instead;
  * - KV cache: 2 x layers x KV heads x head dim x element size x context (padded to 256);
  * - compute buffer: the logits of one micro-batch (vocab x ubatch floats) or, without flash
  *   attention, the attention scores and mask if larger, plus the activations (8 x width x
- *   ubatch bytes);
+ *   ubatch bytes). Once layers are offloaded, the logits are counted where the output
+ *   projection runs, the scores on the GPU, and the activations on both;
  * - output buffer: one row of logits per sequence.
  */
 import { z } from 'zod';
@@ -26,8 +30,10 @@ const planSchema = z
     shape: z.enum(Object.keys(SHAPES) as [ShapeName, ...ShapeName[]], { error: `expected one of ${Object.keys(SHAPES).join(', ')}` }).optional(),
     quant: z.enum(Object.keys(FILE_TYPES) as [FileTypeName, ...FileTypeName[]], { error: `expected one of ${Object.keys(FILE_TYPES).join(', ')}` }).default('Q4_K_M'),
     nCtx: int(1, 1 << 24),
-    /** layers on the GPU; more than the layer count also offloads the output matrix */
+    /** layers on the GPU, as llama.cpp counts them: the output layer first, then blocks from the last one down */
     nGpuLayers: int(0, 100000).default(0),
+    /** a GPU backend is present, whether or not layers are offloaded (default: nGpuLayers > 0) */
+    gpu: z.boolean().optional(),
     kvCacheType: z.enum(Object.keys(KV_CACHE_TYPES) as [KvCacheType, ...KvCacheType[]]).default('f16'),
     kvCacheTypeV: z.enum(Object.keys(KV_CACHE_TYPES) as [KvCacheType, ...KvCacheType[]]).optional(),
     nSeqMax: int(1, 256).default(1),
@@ -103,17 +109,22 @@ export async function planMemory(options: PlanOptions): Promise<MemoryPlan> {
   }
   if (shape.nLayer === 0) throw new OptionsError('the model has no layers (a vocabulary-only file?): nothing to plan');
 
-  // llama.cpp offloads the last nGpuLayers blocks; one more offloads the output matrix too
-  const firstGpuLayer = shape.nLayer - Math.min(o.nGpuLayers, shape.nLayer);
+  // llama.cpp's layers are the blocks and the output layer: the last nGpuLayers of them go to the GPU
+  const offloaded = Math.min(o.nGpuLayers, shape.nLayer + 1);
+  const firstGpuLayer = shape.nLayer + 1 - offloaded;
+  const outputLayerOnGpu = offloaded > 0;
   const onGpu = (t: PlannedTensor) =>
-    t.layer !== undefined ? t.layer >= firstGpuLayer : o.nGpuLayers > shape.nLayer && (t.name === 'output.weight' || t.name === 'output_norm.weight');
+    t.layer !== undefined ? t.layer >= firstGpuLayer : outputLayerOnGpu && (t.name === 'output.weight' || t.name === 'output_norm.weight');
+  // with tied embeddings the output projection uses token_embd, which stays on the CPU
+  const logitsOnGpu = outputLayerOnGpu && tensors.some((t) => t.name === 'output.weight');
+  const repacks = !(o.gpu ?? offloaded > 0);
   const nCtx = Math.ceil(o.nCtx / 256) * 256;
   const u = Math.min(o.nUbatch, nCtx);
   const kvPerLayer = nCtx * shape.nHeadKv * shape.headDim * (elementBytes(o.kvCacheType) + elementBytes(o.kvCacheTypeV ?? o.kvCacheType));
   const logits = shape.nVocab * u * 4;
   // without flash attention: the f32 attention scores of every head, and the mask
   const scores = o.flashAttention ? 0 : nCtx * u * (shape.nHead + 1) * 4;
-  const compute = Math.max(logits, scores) + 8 * shape.nEmbd * u;
+  const activations = 8 * shape.nEmbd * u;
   const output = shape.nVocab * 4 * o.nSeqMax;
 
   const cpu: DevicePlan = { device: 'CPU', weightsBytes: 0, repackBytes: 0, kvCacheBytes: 0, computeBytes: 0, outputBytes: output, totalBytes: 0 };
@@ -121,13 +132,19 @@ export async function planMemory(options: PlanOptions): Promise<MemoryPlan> {
   for (const t of tensors) {
     const d = onGpu(t) ? gpu : cpu;
     d.weightsBytes += t.sizeBytes;
-    if (d === cpu && repacked(t, o.cpu)) cpu.repackBytes += t.sizeBytes;
+    if (d === cpu && repacks && repacked(t, o.cpu)) cpu.repackBytes += t.sizeBytes;
   }
-  cpu.kvCacheBytes = kvPerLayer * firstGpuLayer;
-  gpu.kvCacheBytes = kvPerLayer * (shape.nLayer - firstGpuLayer);
-  // the compute buffer lives where the work runs: on the GPU once anything is offloaded
-  (o.nGpuLayers > 0 ? gpu : cpu).computeBytes = compute;
-  const devices = [cpu, ...(o.nGpuLayers > 0 ? [gpu] : [])];
+  const cpuBlocks = Math.min(firstGpuLayer, shape.nLayer);
+  cpu.kvCacheBytes = kvPerLayer * cpuBlocks;
+  gpu.kvCacheBytes = kvPerLayer * (shape.nLayer - cpuBlocks);
+  if (!outputLayerOnGpu) {
+    cpu.computeBytes = Math.max(logits, scores) + activations;
+  } else {
+    // the compute buffers live where the work runs; the CPU keeps a host buffer for its part
+    gpu.computeBytes = Math.max(logitsOnGpu ? logits : 0, scores) + activations;
+    cpu.computeBytes = (logitsOnGpu ? 0 : logits) + activations;
+  }
+  const devices = [cpu, ...(outputLayerOnGpu ? [gpu] : [])];
   for (const d of devices) d.totalBytes = d.weightsBytes + d.repackBytes + d.kvCacheBytes + d.computeBytes + d.outputBytes;
   const sum = (k: keyof MemoryParts) => devices.reduce((n, d) => n + d[k], 0);
   return {

@@ -1,30 +1,42 @@
 // The memory plan against what llama.cpp reports it allocated (its own log lines).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadModel, planMemory, setLogger, type ContextOptions, type Model } from '../../src/index.js';
+import { getBackendInfo, loadModel, planMemory, setLogger, type ContextOptions, type Model } from '../../src/index.js';
+import { SHAPES } from '../../src/gguf/shapes.js';
+import { plannedTensors, type PlannedTensor } from '../../src/gguf/tensors.js';
 import { FIXTURES } from '../fixtures.js';
 
 const MiB = 1024 * 1024;
+const hasGpu = getBackendInfo().devices.some((d) => d.type === 'gpu' || d.type === 'igpu');
 
-function allocated(lines: string[], what: RegExp): number {
-  return lines.filter((l) => what.test(l)).reduce((n, l) => n + Number(/=\s*([\d.]+) MiB/.exec(l)?.[1] ?? 0) * MiB, 0);
+type Parts = { weights: number; repack: number; kv: number; compute: number; output: number; total: number };
+const zero = (): Parts => ({ weights: 0, repack: 0, kv: 0, compute: 0, output: 0, total: 0 });
+const KINDS: Record<string, keyof Parts> = { model: 'weights', KV: 'kv', compute: 'compute', output: 'output' };
+
+/** llama.cpp's own log lines ("CUDA0 KV buffer size = 2.00 MiB") summed by device and kind; host buffers count as CPU. */
+function allocated(lines: string[]): { CPU: Parts; GPU: Parts; all: Parts } {
+  const out = { CPU: zero(), GPU: zero(), all: zero() };
+  for (const line of lines) {
+    const m = /(\S+)\s+(model|KV|compute|output) buffer size =\s*([\d.]+) MiB/.exec(line);
+    if (!m) continue;
+    const device = /^CPU|_Host$/.test(m[1]) ? 'CPU' : 'GPU';
+    const kind = m[1] === 'CPU_REPACK' ? 'repack' : KINDS[m[2]];
+    for (const p of [out[device], out.all]) {
+      p[kind] += Number(m[3]) * MiB;
+      p.total += Number(m[3]) * MiB;
+    }
+  }
+  return out;
 }
 
-async function actual(path: string, ctx: ContextOptions) {
+async function actual(path: string, ctx: ContextOptions, nGpuLayers = 0) {
   const lines: string[] = [];
-  const model: Model = await loadModel({ modelPath: path, logger: (_l, s) => lines.push(s), logLevel: 'info' });
+  const model: Model = await loadModel({ modelPath: path, nGpuLayers, logger: (_l, s) => lines.push(s), logLevel: 'info' });
   const context = await model.createContext(ctx);
   await new Promise((r) => setTimeout(r, 50));
   setLogger(null);
-  const out = {
-    weights: allocated(lines, /CPU_Mapped model buffer size|CPU model buffer size/),
-    repack: allocated(lines, /CPU_REPACK model buffer size/),
-    kv: allocated(lines, /KV buffer size/),
-    compute: allocated(lines, /compute buffer size/),
-    output: allocated(lines, /output buffer size/),
-  };
   await context.dispose();
   await model.dispose();
-  return { ...out, total: out.weights + out.repack + out.kv + out.compute + out.output };
+  return allocated(lines);
 }
 
 const cases: Array<[string, string, ContextOptions]> = [
@@ -36,13 +48,15 @@ const cases: Array<[string, string, ContextOptions]> = [
   ['Q4_K_M, 32k context, no flash attention', FIXTURES.q4km, { nCtx: 32768, flashAttention: false }],
 ];
 
-describe('planMemory', () => {
+// On the CPU alone. With a GPU backend llama.cpp also offloads large matrix products of CPU
+// layers to the GPU (its op offload), which the plan does not model; the next block covers GPUs.
+describe.runIf(!hasGpu)('planMemory without a GPU backend', () => {
   const errors: string[] = [];
   afterAll(() => console.log(`plan vs llama.cpp's allocations (total):\n${errors.join('\n')}`));
 
   it.each(cases)('%s: within 5% of what llama.cpp allocates', async (name, path, ctx) => {
-    const real = await actual(path, ctx);
-    const plan = await planMemory({ modelPath: path, nCtx: ctx.nCtx as number, nUbatch: ctx.nUbatch, kvCacheType: ctx.kvCacheType, flashAttention: ctx.flashAttention !== false });
+    const { all: real } = await actual(path, ctx);
+    const plan = await planMemory({ modelPath: path, nCtx: ctx.nCtx as number, nUbatch: ctx.nUbatch, kvCacheType: ctx.kvCacheType, flashAttention: ctx.flashAttention !== false, gpu: hasGpu });
     const err = (plan.totalBytes - real.total) / real.total;
     errors.push(`  ${name}: planned ${(plan.totalBytes / MiB).toFixed(1)} MiB, allocated ${(real.total / MiB).toFixed(1)} MiB (${(err * 100).toFixed(2)}%)`);
     expect(Math.abs(err)).toBeLessThan(0.05);
@@ -50,6 +64,29 @@ describe('planMemory', () => {
     expect(Math.abs(plan.repackBytes - real.repack)).toBeLessThan(0.01 * MiB);
     expect(Math.abs(plan.kvCacheBytes - real.kv)).toBeLessThan(0.01 * MiB);
     expect(Math.abs(plan.computeBytes - real.compute) / real.compute).toBeLessThan(0.05);
+  });
+});
+
+// Where a GPU backend is present (a CUDA, Metal or Vulkan build on a machine with a GPU): every
+// split of llama.cpp's nLayer + 1 layers, device by device.
+describe.runIf(hasGpu)('planMemory with layers on the GPU', () => {
+  const errors: string[] = [];
+  afterAll(() => console.log(`plan vs llama.cpp's allocations by device:\n${errors.join('\n')}`));
+
+  it.each([1, 2, 3])('nGpuLayers %i: weights and KV cache on each device as llama.cpp places them', async (nGpuLayers) => {
+    const real = await actual(FIXTURES.q4km, { nCtx: 2048 }, nGpuLayers);
+    const plan = await planMemory({ modelPath: FIXTURES.q4km, nCtx: 2048, nGpuLayers, gpu: true });
+    const planned = { CPU: plan.devices.find((d) => d.device === 'CPU')!, GPU: plan.devices.find((d) => d.device === 'GPU') };
+    for (const device of ['CPU', 'GPU'] as const) {
+      const p = planned[device];
+      const r = real[device];
+      errors.push(`  ${nGpuLayers} layers, ${device}: planned ${((p?.totalBytes ?? 0) / MiB).toFixed(2)} MiB, allocated ${(r.total / MiB).toFixed(2)} MiB (compute ${((p?.computeBytes ?? 0) / MiB).toFixed(2)} / ${(r.compute / MiB).toFixed(2)})`);
+      expect(Math.abs((p?.weightsBytes ?? 0) - r.weights), `${device} weights`).toBeLessThan(0.02 * MiB);
+      expect(Math.abs((p?.kvCacheBytes ?? 0) - r.kv), `${device} KV cache`).toBeLessThan(0.01 * MiB);
+      expect(Math.abs((p?.repackBytes ?? 0) - r.repack), `${device} repacked`).toBeLessThan(0.01 * MiB);
+    }
+    expect(Math.abs(planned.CPU.computeBytes - real.CPU.compute) / real.CPU.compute, 'CPU compute').toBeLessThan(0.05);
+    expect(Math.abs(plan.totalBytes - real.all.total) / real.all.total, 'total').toBeLessThan(0.05);
   });
 });
 
@@ -76,15 +113,38 @@ describe('planMemory from a shape', () => {
     }
   });
 
-  it('splits weights and KV cache between CPU and GPU by layer', async () => {
-    const half = await planMemory({ shape: '8b', quant: 'Q4_K_M', nCtx: 8192, nGpuLayers: 16 });
+  it('splits weights and KV cache between CPU and GPU by layer, the output layer first', async () => {
+    const tensors = plannedTensors(SHAPES['8b'], 'Q4_K_M');
+    const bytes = (pick: (t: PlannedTensor) => boolean) => tensors.filter(pick).reduce((n, t) => n + t.sizeBytes, 0);
+    const output = bytes((t) => t.name === 'output.weight' || t.name === 'output_norm.weight');
+    // 17 of llama.cpp's 33 layers: the output layer and blocks 16..31
+    const half = await planMemory({ shape: '8b', quant: 'Q4_K_M', nCtx: 8192, nGpuLayers: 17 });
     const [cpu, gpu] = half.devices;
     expect(gpu.kvCacheBytes).toBe(cpu.kvCacheBytes);
-    expect(gpu.repackBytes).toBe(0);
-    expect(cpu.weightsBytes).toBeGreaterThan(gpu.weightsBytes); // the embeddings and output stay on the CPU
+    expect(gpu.weightsBytes).toBe(output + bytes((t) => t.layer !== undefined && t.layer >= 16));
+    expect(cpu.weightsBytes).toBe(bytes((t) => (t.layer === undefined ? !t.name.startsWith('output') : t.layer < 16)));
+    // with a GPU backend llama.cpp does not repack the CPU's weights
+    expect(cpu.repackBytes + gpu.repackBytes).toBe(0);
+    // the logits are computed on the GPU with the output matrix; the CPU keeps a host buffer
+    expect(gpu.computeBytes).toBeGreaterThan(128256 * 512 * 4);
+    expect(cpu.computeBytes).toBeLessThan(gpu.computeBytes / 10);
+    const outputOnly = await planMemory({ shape: '8b', quant: 'Q4_K_M', nCtx: 8192, nGpuLayers: 1 });
+    expect(outputOnly.devices[1].weightsBytes).toBe(output);
+    expect(outputOnly.devices[1].kvCacheBytes).toBe(0);
     const all = await planMemory({ shape: '8b', quant: 'Q4_K_M', nCtx: 8192, nGpuLayers: 33 });
     expect(all.devices[0].kvCacheBytes).toBe(0);
-    expect(all.devices[1].weightsBytes).toBeGreaterThan(4.5e9);
+    expect(all.devices[0].weightsBytes).toBe(bytes((t) => t.layer === undefined && !t.name.startsWith('output')));
+    expect((await planMemory({ shape: '8b', quant: 'Q4_K_M', nCtx: 8192, nGpuLayers: 1000 })).totalBytes).toBe(all.totalBytes);
+  });
+
+  it('keeps the logits on the CPU for tied embeddings, and repacks only without a GPU backend', async () => {
+    const cpuOnly = await planMemory({ modelPath: FIXTURES.q4km, nCtx: 2048 });
+    const withGpu = await planMemory({ modelPath: FIXTURES.q4km, nCtx: 2048, gpu: true });
+    expect(cpuOnly.repackBytes).toBeGreaterThan(0);
+    expect(withGpu.repackBytes).toBe(0);
+    const all = await planMemory({ modelPath: FIXTURES.q4km, nCtx: 2048, nGpuLayers: 3 });
+    expect(all.devices[0].computeBytes).toBeGreaterThan(128256 * 512 * 4);
+    expect(all.devices[1].computeBytes).toBeLessThan(128256 * 512 * 4);
   });
 
   it('validates its options', async () => {

@@ -41,7 +41,7 @@ describe('fitting to device memory', () => {
     const err = await fitMemory({ ...hermes8b, nCtx: 131072, nGpuLayers: 'max', devices: [cpu(32), gpu(8)] }).catch((e) => e);
     expect(err).toBeInstanceOf(InsufficientMemoryError);
     expect(err.code).toBe('ERR_INSUFFICIENT_MEMORY');
-    expect(err.message).toMatch(/^Hermes 3 8B Q4_K_M with a 131072-token context needs [\d.]+ GiB on the CPU .* and [\d.]+ GiB on the CUDA0 \([\d.]+ GiB free after headroom\)\. It would fit with nGpuLayers: \d+, or nCtx: 16384, or a (IQ4_XS|Q3_K_M|Q2_K) file/);
+    expect(err.message).toMatch(/^Hermes 3 8B Q4_K_M with a 131072-token context needs \d+ MiB on the CPU .* and [\d.]+ GiB on the CUDA0 \([\d.]+ GiB free after headroom\)\. It would fit with nGpuLayers: \d+, or nCtx: 16384, or (an IQ4_XS|a Q3_K_M|a Q2_K) file/);
   });
 
   it('suggests a smaller quantization when the weights alone are too big', async () => {
