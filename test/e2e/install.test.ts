@@ -20,8 +20,10 @@ interface Run {
 }
 
 async function node(cwd: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
+  // the copy's own addon, whatever this run's HERMES3_ADDON_PATH says
+  const { HERMES3_ADDON_PATH: _ignored, ...inherited } = process.env;
   try {
-    const { stdout, stderr } = await exec(process.execPath, args, { cwd, encoding: 'utf8', env: { ...process.env, ...env } });
+    const { stdout, stderr } = await exec(process.execPath, args, { cwd, encoding: 'utf8', env: { ...inherited, ...env } });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };

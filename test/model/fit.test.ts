@@ -29,7 +29,7 @@ describe('memory fitting on this machine', () => {
     const model = await loadModel({ modelPath: FIXTURES.q4km });
     const err = await model.createContext({ nCtx: 1 << 24, kvCacheType: 'f32' }).catch((e) => e);
     expect(err).toBeInstanceOf(InsufficientMemoryError);
-    expect(err.message).toMatch(/^a 16777216-token context for tiny-q4_k_m\.gguf needs [\d.]+ GiB on the CPU .* It would fit with nCtx: \d+/);
+    expect(err.message).toMatch(/^a 16777216-token context for tiny-q4_k_m\.gguf needs [\d.]+ (GiB|MiB) on the CPU .* It would fit with nCtx: \d+/);
     // the model is unharmed
     const ctx = await model.createContext({ nCtx: 512 });
     expect(ctx.nCtx).toBe(512);

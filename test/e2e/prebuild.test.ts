@@ -1,0 +1,61 @@
+// The portable prebuild (`npm run prebuild`: backends loaded at run time, every x64 CPU variant)
+// against the source build tuned for this machine: it must load the best CPU variant this CPU
+// supports and compute the same tokens. CI makes the prebuild before the tests; where none has
+// been made, these tests are skipped.
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { FIXTURES, root } from '../fixtures.js';
+
+const exec = promisify(execFile);
+const dir = join(root, 'prebuilds', `${process.platform}-${process.arch}`);
+const prebuild = join(dir, 'hermes3-native.node');
+const sourceBuild = join(root, 'build', 'Release', 'hermes3.node');
+
+const PROBE = `
+const m = await import('./dist/index.js');
+const info = m.getBackendInfo();
+const model = await m.loadModel({ modelPath: process.argv[1] });
+const ctx = await model.createContext({ nCtx: 512, threads: 2 });
+const tokens = [];
+for await (const c of ctx.sequence().generate(m.formatChat([{ role: 'user', content: 'Hello there' }]), { temperature: 0, maxTokens: 32 })) tokens.push(...c.tokens);
+await model.dispose();
+console.log(JSON.stringify({ dynamic: info.dynamic, variant: info.cpu.variant, backends: info.backends.map((b) => b.name), tokens }));
+`;
+
+async function probe(addon: string) {
+  const { stdout } = await exec(process.execPath, ['--input-type=module', '-e', PROBE, FIXTURES.q4km], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, HERMES3_ADDON_PATH: addon },
+  });
+  return JSON.parse(stdout) as { dynamic: boolean; variant: string | undefined; backends: string[]; tokens: number[] };
+}
+
+describe.runIf(existsSync(prebuild))('the prebuild', () => {
+  it('ships the libraries it loads, with every x64 CPU variant', () => {
+    const files = readdirSync(dir);
+    expect(files).toContain('libllama.so.0');
+    expect(files).toContain('libggml-base.so.0');
+    if (process.arch === 'x64') {
+      const variants = files.filter((f) => /^libggml-cpu-[\w]+\.so$/.test(f));
+      expect(variants.length).toBeGreaterThanOrEqual(14);
+      expect(variants).toContain('libggml-cpu-sapphirerapids.so');
+    }
+  });
+
+  it("loads the CPU variant that matches this CPU and computes the source build's tokens", async () => {
+    const [portable, tuned] = await Promise.all([probe(prebuild), probe(sourceBuild)]);
+    expect(portable.dynamic).toBe(true);
+    expect(tuned.dynamic).toBe(false);
+    expect(portable.backends).toContain('CPU');
+    // the source build is compiled for this CPU's features; the prebuild must have picked the
+    // variant with the same features
+    expect(portable.variant).toBeDefined();
+    expect(portable.variant).toBe(tuned.variant);
+    expect(portable.tokens).toHaveLength(32);
+    expect(portable.tokens).toEqual(tuned.tokens);
+  });
+});
