@@ -72,7 +72,7 @@ for phase in "${phases[@]}"; do
       exit 1
     fi
     stamp "build (CUDA: $cuda, addon and llama-bench): $(( $(date +%s) - start )) s"
-    npm run compile >/dev/null
+    node node_modules/typescript/bin/tsc -p tsconfig.build.json   # npm may be missing where node was carried
     node -e "import('./dist/index.js').then(m => console.log(JSON.stringify(m.getBackendInfo().devices)))" | tee -a "$out/gpu.txt"
     ;;
   test)
