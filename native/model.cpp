@@ -101,10 +101,20 @@ Napi::Value ModelWrap::Load(const Napi::CallbackInfo & info) {
     params.check_tensors = opts.Get("checkTensors").ToBoolean();
     params.progress_callback = OnProgress;
     params.progress_callback_user_data = progress.get();
+    // the share of the offloaded layers for each GPU (llama.cpp reads llama_max_devices() floats)
+    auto split = std::make_shared<std::vector<float>>(llama_max_devices(), 0.0f);
+    Napi::Value splitValue = opts.Get("tensorSplit");
+    if (splitValue.IsArray()) {
+        Napi::Array shares = splitValue.As<Napi::Array>();
+        for (uint32_t i = 0; i < shares.Length() && i < split->size(); i++) {
+            (*split)[i] = shares.Get(i).As<Napi::Number>().FloatValue();
+        }
+        params.tensor_split = split->data();
+    }
 
     return PromiseWorker<llama_model *>::Run(
         env, "hermes3:loadModel",
-        [path, params, progress]() {
+        [path, params, progress, split]() {
             BeginErrorCapture();
             llama_model * model = llama_model_load_from_file(path.c_str(), params);
             std::string errors = EndErrorCapture();

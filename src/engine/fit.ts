@@ -1,13 +1,14 @@
 /**
  * Fitting a model to the memory the devices report: nGpuLayers 'auto' takes as many layers as
- * the GPU holds, nCtx 'auto' the longest context that fits, each with headroom. A request that
- * cannot fit fails before anything is loaded, naming what would.
+ * the GPUs hold, nCtx 'auto' the longest context that fits, each with headroom. A request that
+ * cannot fit fails before anything is loaded, naming what would. With several GPUs the layers
+ * are planned as llama.cpp splits them: in proportion to each GPU's free memory.
  */
 import { InsufficientMemoryError } from '../errors.js';
-import { planMemory, type MemoryPlan, type PlanOptions } from '../gguf/plan.js';
+import { planMemory, type DevicePlan, type MemoryPlan, type PlanOptions } from '../gguf/plan.js';
 import { readGgufHeader } from '../gguf/reader.js';
 import { SHAPES, shapeParams } from '../gguf/shapes.js';
-import { isGpu, type DeviceInfo } from './backends.js';
+import type { DeviceInfo } from './backends.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -48,28 +49,42 @@ export interface Fit {
   nGpuLayers: number;
   nCtx: number;
   plan: MemoryPlan;
+  /** the split between several GPUs the plan assumes (llama.cpp's tensor_split); one GPU: absent */
+  tensorSplit?: number[];
+}
+
+/** The GPUs llama.cpp offloads to: the discrete ones, or the integrated ones when there is none. */
+export function offloadGpus(devices: readonly DeviceInfo[]): DeviceInfo[] {
+  const discrete = devices.filter((d) => d.type === 'gpu');
+  return discrete.length > 0 ? discrete : devices.filter((d) => d.type === 'igpu');
+}
+
+/** How llama.cpp splits layers between several GPUs by default: by their free memory. */
+function defaultSplit(gpus: readonly DeviceInfo[]): number[] | undefined {
+  return gpus.length > 1 ? gpus.map((g) => Math.max(g.freeBytes, 0)) : undefined;
 }
 
 const gib = (n: number) => (n >= GiB || n <= -GiB ? `${(n / GiB).toFixed(1)} GiB` : `${Math.round(n / 2 ** 20)} MiB`);
 
 export async function fitMemory(req: FitRequest): Promise<Fit> {
   const cpu = req.devices.find((d) => d.type === 'cpu');
-  const gpu = req.devices.find(isGpu);
+  const gpus = offloadGpus(req.devices);
   const cpuFree = (cpu?.freeBytes ?? Infinity) - headroom(cpu?.totalBytes ?? 0);
-  const gpuFree = gpu ? gpu.freeBytes - headroom(gpu.totalBytes) : 0;
+  const gpuFree = gpus.map((g) => g.freeBytes - headroom(g.totalBytes));
+  const tensorSplit = defaultSplit(gpus);
   const plan = (nCtx: number, nGpuLayers: number) =>
-    planMemory({ ...req.model, nCtx, nGpuLayers, gpu: gpu !== undefined, kvCacheType: req.kvCacheType, nSeqMax: req.nSeqMax, nUbatch: req.nUbatch, flashAttention: req.flashAttention });
-  const fits = (p: MemoryPlan) => {
-    const [c, g] = [p.devices.find((d) => d.device === 'CPU')!, p.devices.find((d) => d.device === 'GPU')];
-    return c.totalBytes <= cpuFree && (g?.totalBytes ?? 0) <= gpuFree;
-  };
+    planMemory({ ...req.model, nCtx, nGpuLayers, gpu: gpus.length > 0, tensorSplit, kvCacheType: req.kvCacheType, nSeqMax: req.nSeqMax, nUbatch: req.nUbatch, flashAttention: req.flashAttention });
+  const freeOn = (d: DevicePlan) => (d.device === 'CPU' ? cpuFree : (gpuFree[d.gpu ?? 0] ?? 0));
+  const nameOf = (d: DevicePlan) => (d.device === 'CPU' ? 'CPU' : (gpus[d.gpu ?? 0]?.name ?? 'GPU'));
+  const fits = (p: MemoryPlan) => p.devices.every((d) => d.totalBytes <= freeOn(d));
+  const gpusFit = (p: MemoryPlan) => p.devices.every((d) => d.device === 'CPU' || d.totalBytes <= freeOn(d));
   const nLayer = (await plan(256, 0)).nLayer;
 
   const contexts = req.nCtx === 'auto' ? contextCandidates(req.nCtxTrain) : [req.nCtx];
 
   const layersFor = async (nCtx: number): Promise<number | undefined> => {
     // without a GPU llama.cpp keeps every layer on the CPU, whatever was asked
-    if (!gpu) return 0;
+    if (gpus.length === 0) return 0;
     // nLayer + 1 'layers': the blocks and the output layer
     if (req.nGpuLayers === 'max') return nLayer + 1;
     if (typeof req.nGpuLayers === 'number') return Math.min(req.nGpuLayers, nLayer + 1);
@@ -78,8 +93,7 @@ export async function fitMemory(req: FitRequest): Promise<Fit> {
     let hi = nLayer + 1;
     while (lo < hi) {
       const mid = Math.ceil((lo + hi) / 2);
-      const g = (await plan(nCtx, mid)).devices.find((d) => d.device === 'GPU');
-      if ((g?.totalBytes ?? 0) <= gpuFree) lo = mid;
+      if (gpusFit(await plan(nCtx, mid))) lo = mid;
       else hi = mid - 1;
     }
     return lo;
@@ -89,16 +103,16 @@ export async function fitMemory(req: FitRequest): Promise<Fit> {
     const layers = await layersFor(nCtx);
     if (layers === undefined) continue;
     const p = await plan(nCtx, layers);
-    if (fits(p)) return { nGpuLayers: layers, nCtx, plan: p };
+    if (fits(p)) return { nGpuLayers: layers, nCtx, plan: p, tensorSplit };
   }
 
   // nothing fits: say what is needed, and what would fit instead
   const wantCtx = contexts[0];
   const wantLayers = (await layersFor(wantCtx)) ?? 0;
   const needed = await plan(wantCtx, wantLayers);
-  const parts = needed.devices.map((d) => `${gib(d.totalBytes)} on the ${d.device === 'GPU' ? (gpu?.name ?? 'GPU') : 'CPU'} (${gib(d.device === 'GPU' ? gpuFree : cpuFree)} free after headroom)`);
+  const parts = needed.devices.map((d) => `${gib(d.totalBytes)} on the ${nameOf(d)} (${gib(freeOn(d))} free after headroom)`);
   const options: string[] = [];
-  if (gpu && wantLayers > 0) {
+  if (gpus.length > 0 && wantLayers > 0) {
     for (let n = wantLayers - 1; n >= 0; n--) {
       if (fits(await plan(wantCtx, n))) {
         options.push(`nGpuLayers: ${n}`);
@@ -118,7 +132,7 @@ export async function fitMemory(req: FitRequest): Promise<Fit> {
     const weights = (nParams * bits) / 8;
     if (bits >= bitsNow - 0.2) continue;
     const total = needed.totalBytes - needed.weightsBytes - needed.repackBytes + weights;
-    if (total <= cpuFree + gpuFree) {
+    if (total <= cpuFree + gpuFree.reduce((a, b) => a + Math.max(b, 0), 0)) {
       // "an IQ4_XS", "a Q4_K_M": the article follows the letter's spoken name
       options.push(`${/^[AEFHILMNORSX]/.test(quant) ? 'an' : 'a'} ${quant} file (about ${gib(weights)} of weights)`);
       break;
@@ -146,13 +160,19 @@ export function contextCandidates(nCtxTrain: number): number[] {
  * For a model already loaded: the context part of a plan (KV cache, compute and output
  * buffers) must fit what is free now; 'auto' takes the longest context that does.
  */
-export async function fitContext(req: Omit<FitRequest, 'nGpuLayers'> & { nGpuLayers: number }): Promise<number> {
-  const free = new Map(req.devices.map((d) => [d.type === 'cpu' ? 'CPU' : 'GPU', d.freeBytes - headroom(d.totalBytes)]));
-  const contextBytes = async (nCtx: number) => {
-    const p = await planMemory({ ...req.model, nCtx, nGpuLayers: req.nGpuLayers, gpu: req.devices.some(isGpu), kvCacheType: req.kvCacheType, nSeqMax: req.nSeqMax, nUbatch: req.nUbatch, flashAttention: req.flashAttention });
-    return p.devices.map((d) => ({ device: d.device, bytes: d.kvCacheBytes + d.computeBytes + d.outputBytes }));
+export async function fitContext(req: Omit<FitRequest, 'nGpuLayers'> & { nGpuLayers: number; tensorSplit?: number[] }): Promise<number> {
+  const gpus = offloadGpus(req.devices);
+  const cpu = req.devices.find((d) => d.type === 'cpu');
+  const freeOn = (d: DevicePlan) => {
+    const dev = d.device === 'CPU' ? cpu : gpus[d.gpu ?? 0];
+    return dev ? dev.freeBytes - headroom(dev.totalBytes) : Infinity;
   };
-  const fits = (parts: Array<{ device: string; bytes: number }>) => parts.every((p) => p.bytes <= (free.get(p.device) ?? Infinity));
+  const nameOf = (d: DevicePlan) => (d.device === 'CPU' ? 'CPU' : (gpus[d.gpu ?? 0]?.name ?? 'GPU'));
+  const contextBytes = async (nCtx: number) => {
+    const p = await planMemory({ ...req.model, nCtx, nGpuLayers: req.nGpuLayers, gpu: gpus.length > 0, tensorSplit: req.tensorSplit, kvCacheType: req.kvCacheType, nSeqMax: req.nSeqMax, nUbatch: req.nUbatch, flashAttention: req.flashAttention });
+    return p.devices.map((d) => ({ name: nameOf(d), free: freeOn(d), bytes: d.kvCacheBytes + d.computeBytes + d.outputBytes }));
+  };
+  const fits = (parts: Array<{ free: number; bytes: number }>) => parts.every((p) => p.bytes <= p.free);
   const candidates = req.nCtx === 'auto' ? contextCandidates(req.nCtxTrain) : [req.nCtx];
   for (const c of candidates) if (fits(await contextBytes(c))) return c;
   const wanted = candidates[0];
@@ -160,7 +180,7 @@ export async function fitContext(req: Omit<FitRequest, 'nGpuLayers'> & { nGpuLay
   let shorter: number | undefined;
   for (let c = Math.floor(wanted / 2); c >= 256 && shorter === undefined; c = Math.floor(c / 2)) if (fits(await contextBytes(c))) shorter = c;
   throw new InsufficientMemoryError(
-    `a ${wanted}-token context for ${req.label} needs ${parts.map((p) => `${gib(p.bytes)} on the ${p.device} (${gib(free.get(p.device) ?? 0)} free after headroom)`).join(' and ')} for its KV cache and buffers. ` +
+    `a ${wanted}-token context for ${req.label} needs ${parts.map((p) => `${gib(p.bytes)} on the ${p.name} (${gib(p.free)} free after headroom)`).join(' and ')} for its KV cache and buffers. ` +
       (shorter ? `It would fit with nCtx: ${shorter}, or a smaller kvCacheType such as q8_0.` : 'Free some memory, or use a smaller kvCacheType such as q8_0.'),
   );
 }

@@ -41,6 +41,7 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
   const nCtxTrain = Number(header.metadata.get(`${arch}.context_length`)?.value ?? 4096);
   // the layer count llama.cpp will really offload: blocks plus the output layer, none without a GPU
   let nGpuLayers = 0;
+  let tensorSplit: number[] | undefined;
   let defaultNCtx = opts.nCtx === 'auto' ? undefined : opts.nCtx;
   if (!opts.vocabOnly && header.tensors.length > 0) {
     const devices = getBackendInfo().devices;
@@ -53,6 +54,8 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
       label: basename(opts.modelPath),
     });
     nGpuLayers = fit.nGpuLayers;
+    // several GPUs: load with the split the plan assumed, so that layers land where planned
+    tensorSplit = fit.tensorSplit;
     if (opts.nCtx === 'auto') defaultNCtx = fit.nCtx;
     if ((opts.nGpuLayers === 'max' || (typeof opts.nGpuLayers === 'number' && opts.nGpuLayers > 0)) && !devices.some(isGpu)) {
       const warning = `nGpuLayers ${opts.nGpuLayers} was asked for, but no GPU device is available (devices: ${devices.map((d) => d.name).join(', ')}): every layer runs on the CPU. A CUDA, Metal or Vulkan build is made with HERMES3_CUDA=1, HERMES3_METAL=1 or HERMES3_VULKAN=1 npm rebuild hermes3-native.`;
@@ -68,6 +71,7 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
       opts.modelPath,
       {
         nGpuLayers,
+        ...(tensorSplit ? { tensorSplit } : {}),
         useMmap: opts.useMmap,
         useMlock: opts.useMlock,
         vocabOnly: opts.vocabOnly,
@@ -76,7 +80,7 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
       opts.onProgress ?? null,
       control,
     );
-    const model = new Model(native, opts.modelPath, defaultNCtx, nGpuLayers);
+    const model = new Model(native, opts.modelPath, defaultNCtx, nGpuLayers, tensorSplit);
     const warning = chatTemplateWarning(model.info.chatTemplate, opts.modelPath);
     if (warning) {
       if (opts.logger) opts.logger('warn', warning);
@@ -106,6 +110,8 @@ export class Model {
     private readonly defaultNCtx: number | undefined,
     /** layers offloaded to the GPU: the output layer first, then blocks from the last one down (nLayer + 1: all) */
     readonly nGpuLayers: number = 0,
+    /** how the offloaded layers are split between several GPUs (llama.cpp's tensor_split) */
+    readonly tensorSplit: readonly number[] | undefined = undefined,
   ) {
     this.path = path;
     this.info = native.info();
@@ -151,6 +157,7 @@ export class Model {
       model: { modelPath: this.path },
       nCtx: requested,
       nGpuLayers: this.nGpuLayers,
+      tensorSplit: this.tensorSplit ? [...this.tensorSplit] : undefined,
       nCtxTrain: this.info.nCtxTrain,
       kvCacheType: opts.kvCacheType,
       nSeqMax: opts.nSeqMax,

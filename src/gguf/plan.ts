@@ -14,6 +14,8 @@
  *   ubatch bytes). Once layers are offloaded, the logits are counted where the output
  *   projection runs, the scores on the GPU, and the activations on both;
  * - output buffer: one row of logits per sequence.
+ * With several GPUs (tensorSplit), the offloaded layers are split as llama.cpp splits them by
+ * default: in proportion to the split (llama.cpp takes each GPU's free memory), layer by layer.
  */
 import { z } from 'zod';
 import { OptionsError } from '../errors.js';
@@ -34,6 +36,8 @@ const planSchema = z
     nGpuLayers: int(0, 100000).default(0),
     /** a GPU backend is present, whether or not layers are offloaded (default: nGpuLayers > 0) */
     gpu: z.boolean().optional(),
+    /** the share of the offloaded layers for each GPU, as llama.cpp's tensor_split (default: one GPU) */
+    tensorSplit: z.array(z.number().nonnegative()).min(1).max(64).refine((a) => a.some((x) => x > 0), { error: 'expected at least one share above 0' }).optional(),
     kvCacheType: z.enum(Object.keys(KV_CACHE_TYPES) as [KvCacheType, ...KvCacheType[]]).default('f16'),
     kvCacheTypeV: z.enum(Object.keys(KV_CACHE_TYPES) as [KvCacheType, ...KvCacheType[]]).optional(),
     nSeqMax: int(1, 256).default(1),
@@ -57,6 +61,8 @@ export interface MemoryParts {
 
 export interface DevicePlan extends MemoryParts {
   device: 'CPU' | 'GPU';
+  /** which GPU (0-based, in tensorSplit's order); absent for the CPU */
+  gpu?: number;
 }
 
 export interface MemoryPlan extends MemoryParts {
@@ -109,14 +115,25 @@ export async function planMemory(options: PlanOptions): Promise<MemoryPlan> {
   }
   if (shape.nLayer === 0) throw new OptionsError('the model has no layers (a vocabulary-only file?): nothing to plan');
 
-  // llama.cpp's layers are the blocks and the output layer: the last nGpuLayers of them go to the GPU
+  // llama.cpp's layers are the blocks and the output layer (index nLayer): the last nGpuLayers
+  // of them go to the GPUs, layer by layer in proportion to the split
   const offloaded = Math.min(o.nGpuLayers, shape.nLayer + 1);
   const firstGpuLayer = shape.nLayer + 1 - offloaded;
-  const outputLayerOnGpu = offloaded > 0;
-  const onGpu = (t: PlannedTensor) =>
-    t.layer !== undefined ? t.layer >= firstGpuLayer : outputLayerOnGpu && (t.name === 'output.weight' || t.name === 'output_norm.weight');
+  const shares = o.tensorSplit ?? [1];
+  const total = shares.reduce((a, b) => a + b, 0);
+  const bounds = shares.map((_, i) => shares.slice(0, i + 1).reduce((a, b) => a + b, 0) / total);
+  /** the GPU a layer goes to, or undefined for the CPU (llama.cpp: upper_bound over the split points) */
+  const gpuOf = (layer: number): number | undefined => {
+    if (layer < firstGpuLayer) return undefined;
+    const x = (layer - firstGpuLayer) / offloaded;
+    const i = bounds.findIndex((b) => b > x);
+    return i < 0 ? bounds.length - 1 : i;
+  };
+  const outputGpu = gpuOf(shape.nLayer);
+  const placeOf = (t: PlannedTensor): number | undefined =>
+    t.layer !== undefined ? gpuOf(t.layer) : t.name === 'output.weight' || t.name === 'output_norm.weight' ? outputGpu : undefined;
   // with tied embeddings the output projection uses token_embd, which stays on the CPU
-  const logitsOnGpu = outputLayerOnGpu && tensors.some((t) => t.name === 'output.weight');
+  const logitsOnGpu = outputGpu !== undefined && tensors.some((t) => t.name === 'output.weight');
   const repacks = !(o.gpu ?? offloaded > 0);
   const nCtx = Math.ceil(o.nCtx / 256) * 256;
   const u = Math.min(o.nUbatch, nCtx);
@@ -127,24 +144,27 @@ export async function planMemory(options: PlanOptions): Promise<MemoryPlan> {
   const activations = 8 * shape.nEmbd * u;
   const output = shape.nVocab * 4 * o.nSeqMax;
 
-  const cpu: DevicePlan = { device: 'CPU', weightsBytes: 0, repackBytes: 0, kvCacheBytes: 0, computeBytes: 0, outputBytes: output, totalBytes: 0 };
-  const gpu: DevicePlan = { device: 'GPU', weightsBytes: 0, repackBytes: 0, kvCacheBytes: 0, computeBytes: 0, outputBytes: 0, totalBytes: 0 };
+  const empty = { weightsBytes: 0, repackBytes: 0, kvCacheBytes: 0, computeBytes: 0, outputBytes: 0, totalBytes: 0 };
+  const cpu: DevicePlan = { device: 'CPU', ...empty, outputBytes: output };
+  const gpus: DevicePlan[] = outputGpu === undefined ? [] : shares.map((_, gpu) => ({ device: 'GPU', gpu, ...empty }));
+  const on = (place: number | undefined) => (place === undefined ? cpu : gpus[place]);
   for (const t of tensors) {
-    const d = onGpu(t) ? gpu : cpu;
+    const d = on(placeOf(t));
     d.weightsBytes += t.sizeBytes;
     if (d === cpu && repacks && repacked(t, o.cpu)) cpu.repackBytes += t.sizeBytes;
   }
-  const cpuBlocks = Math.min(firstGpuLayer, shape.nLayer);
-  cpu.kvCacheBytes = kvPerLayer * cpuBlocks;
-  gpu.kvCacheBytes = kvPerLayer * (shape.nLayer - cpuBlocks);
-  if (!outputLayerOnGpu) {
+  for (let layer = 0; layer < shape.nLayer; layer++) on(gpuOf(layer)).kvCacheBytes += kvPerLayer;
+  if (outputGpu === undefined) {
     cpu.computeBytes = Math.max(logits, scores) + activations;
   } else {
     // the compute buffers live where the work runs; the CPU keeps a host buffer for its part
-    gpu.computeBytes = Math.max(logitsOnGpu ? logits : 0, scores) + activations;
     cpu.computeBytes = (logitsOnGpu ? 0 : logits) + activations;
+    gpus.forEach((g, i) => {
+      const hasBlocks = g.kvCacheBytes > 0;
+      g.computeBytes = Math.max(logitsOnGpu && i === outputGpu ? logits : 0, hasBlocks ? scores : 0) + activations;
+    });
   }
-  const devices = [cpu, ...(outputLayerOnGpu ? [gpu] : [])];
+  const devices = [cpu, ...gpus];
   for (const d of devices) d.totalBytes = d.weightsBytes + d.repackBytes + d.kvCacheBytes + d.computeBytes + d.outputBytes;
   const sum = (k: keyof MemoryParts) => devices.reduce((n, d) => n + d[k], 0);
   return {

@@ -35,6 +35,8 @@ export interface NativeModel {
 
 export interface NativeLoadOptions {
   nGpuLayers: number;
+  /** share of the offloaded layers per GPU (llama.cpp's tensor_split); absent: by free memory */
+  tensorSplit?: number[];
   useMmap: boolean;
   useMlock: boolean;
   vocabOnly: boolean;

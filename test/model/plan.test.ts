@@ -3,29 +3,33 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getBackendInfo, loadModel, planMemory, setLogger, type ContextOptions, type Model } from '../../src/index.js';
 import { SHAPES } from '../../src/gguf/shapes.js';
 import { plannedTensors, type PlannedTensor } from '../../src/gguf/tensors.js';
+import { offloadGpus } from '../../src/engine/fit.js';
 import { FIXTURES } from '../fixtures.js';
 
 const MiB = 1024 * 1024;
 const hasGpu = getBackendInfo().devices.some((d) => d.type === 'gpu' || d.type === 'igpu');
 
 type Parts = { weights: number; repack: number; kv: number; compute: number; output: number; total: number };
+
 const zero = (): Parts => ({ weights: 0, repack: 0, kv: 0, compute: 0, output: 0, total: 0 });
 const KINDS: Record<string, keyof Parts> = { model: 'weights', KV: 'kv', compute: 'compute', output: 'output' };
 
 /** llama.cpp's own log lines ("CUDA0 KV buffer size = 2.00 MiB") summed by device and kind; host buffers count as CPU. */
-function allocated(lines: string[]): { CPU: Parts; GPU: Parts; all: Parts } {
-  const out = { CPU: zero(), GPU: zero(), all: zero() };
+function allocated(lines: string[]): { CPU: Parts; all: Parts; byDevice: Map<string, Parts> } {
+  const byDevice = new Map<string, Parts>([['CPU', zero()]]);
+  const all = zero();
   for (const line of lines) {
     const m = /(\S+)\s+(model|KV|compute|output) buffer size =\s*([\d.]+) MiB/.exec(line);
     if (!m) continue;
-    const device = /^CPU|_Host$/.test(m[1]) ? 'CPU' : 'GPU';
+    const device = /^CPU|_Host$/.test(m[1]) ? 'CPU' : m[1];
     const kind = m[1] === 'CPU_REPACK' ? 'repack' : KINDS[m[2]];
-    for (const p of [out[device], out.all]) {
+    if (!byDevice.has(device)) byDevice.set(device, zero());
+    for (const p of [byDevice.get(device)!, all]) {
       p[kind] += Number(m[3]) * MiB;
       p.total += Number(m[3]) * MiB;
     }
   }
-  return out;
+  return { CPU: byDevice.get('CPU')!, all, byDevice };
 }
 
 async function actual(path: string, ctx: ContextOptions, nGpuLayers = 0) {
@@ -34,9 +38,10 @@ async function actual(path: string, ctx: ContextOptions, nGpuLayers = 0) {
   const context = await model.createContext(ctx);
   await new Promise((r) => setTimeout(r, 50));
   setLogger(null);
+  const tensorSplit = model.tensorSplit ? [...model.tensorSplit] : undefined;
   await context.dispose();
   await model.dispose();
-  return allocated(lines);
+  return { ...allocated(lines), tensorSplit };
 }
 
 const cases: Array<[string, string, ContextOptions]> = [
@@ -68,25 +73,31 @@ describe.runIf(!hasGpu)('planMemory without a GPU backend', () => {
 });
 
 // Where a GPU backend is present (a CUDA, Metal or Vulkan build on a machine with a GPU): every
-// split of llama.cpp's nLayer + 1 layers, device by device.
+// split of llama.cpp's nLayer + 1 layers, device by device (several GPUs: split by free memory).
 describe.runIf(hasGpu)('planMemory with layers on the GPU', () => {
   const errors: string[] = [];
   afterAll(() => console.log(`plan vs llama.cpp's allocations by device:\n${errors.join('\n')}`));
 
   it.each([1, 2, 3])('nGpuLayers %i: weights and KV cache on each device as llama.cpp places them', async (nGpuLayers) => {
     const real = await actual(FIXTURES.q4km, { nCtx: 2048 }, nGpuLayers);
-    const plan = await planMemory({ modelPath: FIXTURES.q4km, nCtx: 2048, nGpuLayers, gpu: true });
-    const planned = { CPU: plan.devices.find((d) => d.device === 'CPU')!, GPU: plan.devices.find((d) => d.device === 'GPU') };
-    for (const device of ['CPU', 'GPU'] as const) {
-      const p = planned[device];
-      const r = real[device];
-      errors.push(`  ${nGpuLayers} layers, ${device}: planned ${((p?.totalBytes ?? 0) / MiB).toFixed(2)} MiB, allocated ${(r.total / MiB).toFixed(2)} MiB (compute ${((p?.computeBytes ?? 0) / MiB).toFixed(2)} / ${(r.compute / MiB).toFixed(2)})`);
-      expect(Math.abs((p?.weightsBytes ?? 0) - r.weights), `${device} weights`).toBeLessThan(0.02 * MiB);
-      expect(Math.abs((p?.kvCacheBytes ?? 0) - r.kv), `${device} KV cache`).toBeLessThan(0.01 * MiB);
-      expect(Math.abs((p?.repackBytes ?? 0) - r.repack), `${device} repacked`).toBeLessThan(0.01 * MiB);
+    const plan = await planMemory({ modelPath: FIXTURES.q4km, nCtx: 2048, nGpuLayers, gpu: true, tensorSplit: real.tensorSplit });
+    const gpuNames = offloadGpus(getBackendInfo().devices).map((d) => d.name);
+    for (const p of plan.devices) {
+      const name = p.device === 'CPU' ? 'CPU' : gpuNames[p.gpu ?? 0];
+      const r = real.byDevice.get(name) ?? zero();
+      errors.push(`  ${nGpuLayers} layers, ${name}: planned ${(p.totalBytes / MiB).toFixed(2)} MiB, allocated ${(r.total / MiB).toFixed(2)} MiB (compute ${(p.computeBytes / MiB).toFixed(2)} / ${(r.compute / MiB).toFixed(2)})`);
+      expect(Math.abs(p.weightsBytes - r.weights), `${name} weights`).toBeLessThan(0.02 * MiB);
+      expect(Math.abs(p.kvCacheBytes - r.kv), `${name} KV cache`).toBeLessThan(0.01 * MiB);
+      expect(Math.abs(p.repackBytes - r.repack), `${name} repacked`).toBeLessThan(0.01 * MiB);
     }
-    expect(Math.abs(planned.CPU.computeBytes - real.CPU.compute) / real.CPU.compute, 'CPU compute').toBeLessThan(0.05);
-    expect(Math.abs(plan.totalBytes - real.all.total) / real.all.total, 'total').toBeLessThan(0.05);
+    // every device llama.cpp put weights or a KV cache on is in the plan
+    for (const [name, r] of real.byDevice) if (r.weights + r.kv > 0.02 * MiB) expect(name === 'CPU' || gpuNames.includes(name), name).toBe(true);
+    const cpu = plan.devices.find((d) => d.device === 'CPU')!;
+    expect(Math.abs(cpu.computeBytes - real.CPU.compute) / real.CPU.compute, 'CPU compute').toBeLessThan(0.05);
+    // with several GPUs and every layer offloaded llama.cpp runs the GPUs as a pipeline and keeps
+    // copies of the graph inputs: compute memory the plan does not model, so only weights and KV
+    // caches are held to llama.cpp's figures there
+    if (gpuNames.length === 1 || nGpuLayers <= plan.nLayer) expect(Math.abs(plan.totalBytes - real.all.total) / real.all.total, 'total').toBeLessThan(0.05);
   });
 });
 
@@ -135,6 +146,25 @@ describe('planMemory from a shape', () => {
     expect(all.devices[0].kvCacheBytes).toBe(0);
     expect(all.devices[0].weightsBytes).toBe(bytes((t) => t.layer === undefined && !t.name.startsWith('output')));
     expect((await planMemory({ shape: '8b', quant: 'Q4_K_M', nCtx: 8192, nGpuLayers: 1000 })).totalBytes).toBe(all.totalBytes);
+  });
+
+  it('splits the offloaded layers between GPUs at llama.cpp\'s split points', async () => {
+    const single = await planMemory({ shape: '8b', quant: 'Q4_K_M', nCtx: 8192, nGpuLayers: 33 });
+    const split = await planMemory({ shape: '8b', quant: 'Q4_K_M', nCtx: 8192, nGpuLayers: 33, tensorSplit: [1, 1] });
+    const [cpu, g0, g1] = split.devices;
+    expect(split.devices).toHaveLength(3);
+    // layer l of the 33 goes to GPU 0 while l / 33 < 0.5: blocks 0..16; blocks 17..31 and the output to GPU 1
+    const kvPerLayer = single.kvCacheBytes / 32;
+    expect(g0.kvCacheBytes).toBe(17 * kvPerLayer);
+    expect(g1.kvCacheBytes).toBe(15 * kvPerLayer);
+    expect(cpu.weightsBytes).toBe(single.devices[0].weightsBytes);
+    expect(g0.weightsBytes + g1.weightsBytes).toBe(single.devices[1].weightsBytes);
+    // the output matrix, and so the logits, on GPU 1
+    expect(g1.computeBytes).toBeGreaterThan(g0.computeBytes);
+    // a share of 0 gets nothing
+    const skewed = await planMemory({ shape: '8b', quant: 'Q4_K_M', nCtx: 8192, nGpuLayers: 33, tensorSplit: [0, 1] });
+    expect(skewed.devices[1].weightsBytes).toBe(0);
+    await expect(planMemory({ shape: '8b', nCtx: 8192, nGpuLayers: 33, tensorSplit: [0, 0] })).rejects.toThrow('expected at least one share above 0');
   });
 
   it('keeps the logits on the CPU for tied embeddings, and repacks only without a GPU backend', async () => {

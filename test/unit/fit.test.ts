@@ -37,6 +37,23 @@ describe('fitting to device memory', () => {
     expect(longer.devices[1].totalBytes).toBeGreaterThan(12 * GiB - headroom(12 * GiB));
   });
 
+  it('splits the layers between several GPUs by their free memory, as llama.cpp does', async () => {
+    const gpu2 = (name: string, free: number): DeviceInfo => ({ ...gpu(free), name });
+    // one 4 GiB GPU holds part of the model; two hold all of it
+    const one = await fitMemory({ ...hermes8b, nCtx: 8192, nGpuLayers: 'auto', devices: [cpu(32), gpu2('CUDA0', 4)] });
+    expect(one.nGpuLayers).toBeLessThan(33);
+    const two = await fitMemory({ ...hermes8b, nCtx: 8192, nGpuLayers: 'auto', devices: [cpu(32), gpu2('CUDA0', 4), gpu2('CUDA1', 4)] });
+    expect(two.nGpuLayers).toBe(33);
+    expect(two.tensorSplit).toEqual([4 * GiB, 4 * GiB]);
+    const [, g0, g1] = two.plan.devices;
+    expect([g0.gpu, g1.gpu]).toEqual([0, 1]);
+    for (const g of [g0, g1]) expect(g.totalBytes).toBeLessThanOrEqual(4 * GiB - headroom(4 * GiB));
+    // a full GPU and an empty one: the error names each
+    const err = await fitMemory({ ...hermes8b, nCtx: 131072, nGpuLayers: 'max', devices: [cpu(32), gpu2('CUDA0', 2), gpu2('CUDA1', 2)] }).catch((e) => e);
+    expect(err).toBeInstanceOf(InsufficientMemoryError);
+    expect(err.message).toMatch(/GiB on the CUDA0 \([\d.]+ (GiB|MiB) free after headroom\) and [\d.]+ GiB on the CUDA1/);
+  });
+
   it('refuses what cannot fit, naming what would', async () => {
     const err = await fitMemory({ ...hermes8b, nCtx: 131072, nGpuLayers: 'max', devices: [cpu(32), gpu(8)] }).catch((e) => e);
     expect(err).toBeInstanceOf(InsufficientMemoryError);
