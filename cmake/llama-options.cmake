@@ -1,6 +1,6 @@
 # llama.cpp as a library for this project: no tools, tests, examples, server or network code,
-# ggml's own thread pool (no OpenMP runtime to ship), ccache when present. The addon and the
-# benchmark anchor share these so that a speed ratio compares the bindings, not two builds.
+# ggml's own thread pool (no OpenMP runtime to ship), ccache when present. llama-bench, the
+# benchmark anchor (HERMES3_BUILD_BENCH), is built in the same tree with these same settings.
 set(LLAMA_BUILD_TESTS OFF CACHE BOOL "" FORCE)
 set(LLAMA_BUILD_TOOLS OFF CACHE BOOL "" FORCE)
 set(LLAMA_BUILD_EXAMPLES OFF CACHE BOOL "" FORCE)

@@ -12,8 +12,11 @@ export interface DeviceInfo {
   totalBytes: number;
 }
 
-/** A device that llama.cpp offloads layers to: a discrete or integrated GPU. */
-export const isGpu = (d: Pick<DeviceInfo, 'type'>): boolean => d.type === 'gpu' || d.type === 'igpu';
+/** The GPUs llama.cpp offloads layers to: the discrete ones, or the integrated ones when there is none. */
+export function offloadGpus<D extends Pick<DeviceInfo, 'type'>>(devices: readonly D[]): D[] {
+  const discrete = devices.filter((d) => d.type === 'gpu');
+  return discrete.length > 0 ? discrete : devices.filter((d) => d.type === 'igpu');
+}
 
 export interface BackendInfo {
   backends: Array<{ name: string; features: Record<string, string> }>;

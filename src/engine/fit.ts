@@ -8,7 +8,7 @@ import { InsufficientMemoryError } from '../errors.js';
 import { planMemory, type DevicePlan, type MemoryPlan, type PlanOptions } from '../gguf/plan.js';
 import { readGgufHeader } from '../gguf/reader.js';
 import { SHAPES, shapeParams } from '../gguf/shapes.js';
-import type { DeviceInfo } from './backends.js';
+import { offloadGpus, type DeviceInfo } from './backends.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -53,36 +53,42 @@ export interface Fit {
   tensorSplit?: number[];
 }
 
-/** The GPUs llama.cpp offloads to: the discrete ones, or the integrated ones when there is none. */
-export function offloadGpus(devices: readonly DeviceInfo[]): DeviceInfo[] {
-  const discrete = devices.filter((d) => d.type === 'gpu');
-  return discrete.length > 0 ? discrete : devices.filter((d) => d.type === 'igpu');
-}
-
-/** How llama.cpp splits layers between several GPUs by default: by their free memory. */
-function defaultSplit(gpus: readonly DeviceInfo[]): number[] | undefined {
-  return gpus.length > 1 ? gpus.map((g) => Math.max(g.freeBytes, 0)) : undefined;
+/**
+ * What a plan is checked against: the CPU and the GPUs llama.cpp offloads to, each with its free
+ * memory after headroom, and the plan options those devices imply.
+ */
+function budget(req: Pick<FitRequest, 'devices' | 'model' | 'kvCacheType' | 'nSeqMax' | 'nUbatch' | 'flashAttention'>, tensorSplit?: number[]) {
+  const cpu = req.devices.find((d) => d.type === 'cpu');
+  const gpus = offloadGpus(req.devices);
+  const device = (d: DevicePlan) => (d.device === 'CPU' ? cpu : gpus[d.gpu ?? 0]);
+  const spare = (d: DeviceInfo | undefined) => (d ? Math.max(d.freeBytes - headroom(d.totalBytes), 0) : 0);
+  return {
+    /** free memory after headroom on the CPU and every GPU together */
+    total: cpu ? gpus.reduce((n, g) => n + spare(g), spare(cpu)) : Infinity,
+    free: (d: DevicePlan) => {
+      const dev = device(d);
+      return dev ? dev.freeBytes - headroom(dev.totalBytes) : d.device === 'CPU' ? Infinity : 0;
+    },
+    name: (d: DevicePlan) => device(d)?.name ?? d.device,
+    plan: (nCtx: number, nGpuLayers: number) =>
+      planMemory({ ...req.model, nCtx, nGpuLayers, gpu: gpus.length > 0, tensorSplit, kvCacheType: req.kvCacheType, nSeqMax: req.nSeqMax, nUbatch: req.nUbatch, flashAttention: req.flashAttention }),
+  };
 }
 
 const gib = (n: number) => (n >= GiB || n <= -GiB ? `${(n / GiB).toFixed(1)} GiB` : `${Math.round(n / 2 ** 20)} MiB`);
 
 export async function fitMemory(req: FitRequest): Promise<Fit> {
-  const cpu = req.devices.find((d) => d.type === 'cpu');
   const gpus = offloadGpus(req.devices);
-  const cpuFree = (cpu?.freeBytes ?? Infinity) - headroom(cpu?.totalBytes ?? 0);
-  const gpuFree = gpus.map((g) => g.freeBytes - headroom(g.totalBytes));
-  const tensorSplit = defaultSplit(gpus);
-  const plan = (nCtx: number, nGpuLayers: number) =>
-    planMemory({ ...req.model, nCtx, nGpuLayers, gpu: gpus.length > 0, tensorSplit, kvCacheType: req.kvCacheType, nSeqMax: req.nSeqMax, nUbatch: req.nUbatch, flashAttention: req.flashAttention });
-  const freeOn = (d: DevicePlan) => (d.device === 'CPU' ? cpuFree : (gpuFree[d.gpu ?? 0] ?? 0));
-  const nameOf = (d: DevicePlan) => (d.device === 'CPU' ? 'CPU' : (gpus[d.gpu ?? 0]?.name ?? 'GPU'));
-  const fits = (p: MemoryPlan) => p.devices.every((d) => d.totalBytes <= freeOn(d));
-  const gpusFit = (p: MemoryPlan) => p.devices.every((d) => d.device === 'CPU' || d.totalBytes <= freeOn(d));
+  // several GPUs: llama.cpp's default split, by their free memory
+  const tensorSplit = gpus.length > 1 ? gpus.map((g) => Math.max(g.freeBytes, 0)) : undefined;
+  const { free, name, plan, total: budgetTotal } = budget(req, tensorSplit);
+  const fits = (p: MemoryPlan) => p.devices.every((d) => d.totalBytes <= free(d));
+  const gpusFit = (p: MemoryPlan) => p.devices.every((d) => d.device === 'CPU' || d.totalBytes <= free(d));
   const nLayer = (await plan(256, 0)).nLayer;
 
   const contexts = req.nCtx === 'auto' ? contextCandidates(req.nCtxTrain) : [req.nCtx];
 
-  const layersFor = async (nCtx: number): Promise<number | undefined> => {
+  const layersFor = async (nCtx: number): Promise<number> => {
     // without a GPU llama.cpp keeps every layer on the CPU, whatever was asked
     if (gpus.length === 0) return 0;
     // nLayer + 1 'layers': the blocks and the output layer
@@ -101,16 +107,15 @@ export async function fitMemory(req: FitRequest): Promise<Fit> {
 
   for (const nCtx of contexts) {
     const layers = await layersFor(nCtx);
-    if (layers === undefined) continue;
     const p = await plan(nCtx, layers);
     if (fits(p)) return { nGpuLayers: layers, nCtx, plan: p, tensorSplit };
   }
 
   // nothing fits: say what is needed, and what would fit instead
   const wantCtx = contexts[0];
-  const wantLayers = (await layersFor(wantCtx)) ?? 0;
+  const wantLayers = await layersFor(wantCtx);
   const needed = await plan(wantCtx, wantLayers);
-  const parts = needed.devices.map((d) => `${gib(d.totalBytes)} on the ${nameOf(d)} (${gib(freeOn(d))} free after headroom)`);
+  const parts = needed.devices.map((d) => `${gib(d.totalBytes)} on the ${name(d)} (${gib(free(d))} free after headroom)`);
   const options: string[] = [];
   if (gpus.length > 0 && wantLayers > 0) {
     for (let n = wantLayers - 1; n >= 0; n--) {
@@ -132,7 +137,7 @@ export async function fitMemory(req: FitRequest): Promise<Fit> {
     const weights = (nParams * bits) / 8;
     if (bits >= bitsNow - 0.2) continue;
     const total = needed.totalBytes - needed.weightsBytes - needed.repackBytes + weights;
-    if (total <= cpuFree + gpuFree.reduce((a, b) => a + Math.max(b, 0), 0)) {
+    if (total <= budgetTotal) {
       // "an IQ4_XS", "a Q4_K_M": the article follows the letter's spoken name
       options.push(`${/^[AEFHILMNORSX]/.test(quant) ? 'an' : 'a'} ${quant} file (about ${gib(weights)} of weights)`);
       break;
@@ -161,17 +166,9 @@ export function contextCandidates(nCtxTrain: number): number[] {
  * buffers) must fit what is free now; 'auto' takes the longest context that does.
  */
 export async function fitContext(req: Omit<FitRequest, 'nGpuLayers'> & { nGpuLayers: number; tensorSplit?: number[] }): Promise<number> {
-  const gpus = offloadGpus(req.devices);
-  const cpu = req.devices.find((d) => d.type === 'cpu');
-  const freeOn = (d: DevicePlan) => {
-    const dev = d.device === 'CPU' ? cpu : gpus[d.gpu ?? 0];
-    return dev ? dev.freeBytes - headroom(dev.totalBytes) : Infinity;
-  };
-  const nameOf = (d: DevicePlan) => (d.device === 'CPU' ? 'CPU' : (gpus[d.gpu ?? 0]?.name ?? 'GPU'));
-  const contextBytes = async (nCtx: number) => {
-    const p = await planMemory({ ...req.model, nCtx, nGpuLayers: req.nGpuLayers, gpu: gpus.length > 0, tensorSplit: req.tensorSplit, kvCacheType: req.kvCacheType, nSeqMax: req.nSeqMax, nUbatch: req.nUbatch, flashAttention: req.flashAttention });
-    return p.devices.map((d) => ({ name: nameOf(d), free: freeOn(d), bytes: d.kvCacheBytes + d.computeBytes + d.outputBytes }));
-  };
+  const { free, name, plan } = budget(req, req.tensorSplit);
+  const contextBytes = async (nCtx: number) =>
+    (await plan(nCtx, req.nGpuLayers)).devices.map((d) => ({ name: name(d), free: free(d), bytes: d.kvCacheBytes + d.computeBytes + d.outputBytes }));
   const fits = (parts: Array<{ free: number; bytes: number }>) => parts.every((p) => p.bytes <= p.free);
   const candidates = req.nCtx === 'auto' ? contextCandidates(req.nCtxTrain) : [req.nCtx];
   for (const c of candidates) if (fits(await contextBytes(c))) return c;

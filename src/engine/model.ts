@@ -4,7 +4,7 @@ import { getAddon, type NativeModel, type NativeModelInfo } from '../native/inde
 import { Chat, type ChatOptions } from '../chat/session.js';
 import { chatTemplateWarning } from '../chat/template.js';
 import { Context } from './context.js';
-import { getBackendInfo, isGpu } from './backends.js';
+import { getBackendInfo, offloadGpus } from './backends.js';
 import { fitContext, fitMemory } from './fit.js';
 import { basename } from 'node:path';
 import { contextSchema, loadModelSchema, type ContextOptions, type LoadModelOptions, type Logger } from './options.js';
@@ -20,6 +20,12 @@ const LOG_LEVEL_IDS = { debug: 1, info: 2, warn: 3, error: 4 } as const;
 /** Routes llama.cpp's log lines to `logger` (process-wide), or silences them with null. */
 export function setLogger(logger: Logger | null, level: keyof typeof LOG_LEVEL_IDS = 'warn'): void {
   getAddon().setLogger(logger ? (lvl, line) => logger(lvl as never, line) : null, LOG_LEVEL_IDS[level]);
+}
+
+/** A warning about loading goes to the caller's logger, or else to process warnings. */
+function warn(opts: { logger?: Logger }, code: string, message: string): void {
+  if (opts.logger) opts.logger('warn', message);
+  else process.emitWarning(message, { code });
 }
 
 /**
@@ -57,10 +63,12 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
     // several GPUs: load with the split the plan assumed, so that layers land where planned
     tensorSplit = fit.tensorSplit;
     if (opts.nCtx === 'auto') defaultNCtx = fit.nCtx;
-    if ((opts.nGpuLayers === 'max' || (typeof opts.nGpuLayers === 'number' && opts.nGpuLayers > 0)) && !devices.some(isGpu)) {
-      const warning = `nGpuLayers ${opts.nGpuLayers} was asked for, but no GPU device is available (devices: ${devices.map((d) => d.name).join(', ')}): every layer runs on the CPU. A CUDA, Metal or Vulkan build is made with HERMES3_CUDA=1, HERMES3_METAL=1 or HERMES3_VULKAN=1 npm rebuild hermes3-native.`;
-      if (opts.logger) opts.logger('warn', warning);
-      else process.emitWarning(warning, { code: 'HERMES3_NO_GPU' });
+    if ((opts.nGpuLayers === 'max' || (typeof opts.nGpuLayers === 'number' && opts.nGpuLayers > 0)) && offloadGpus(devices).length === 0) {
+      warn(
+        opts,
+        'HERMES3_NO_GPU',
+        `nGpuLayers ${opts.nGpuLayers} was asked for, but no GPU device is available (devices: ${devices.map((d) => d.name).join(', ')}): every layer runs on the CPU. A CUDA, Metal or Vulkan build is made with HERMES3_CUDA=1, HERMES3_METAL=1 or HERMES3_VULKAN=1 npm rebuild hermes3-native.`,
+      );
     }
   }
   const control = new Int32Array(2);
@@ -71,7 +79,7 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
       opts.modelPath,
       {
         nGpuLayers,
-        ...(tensorSplit ? { tensorSplit } : {}),
+        tensorSplit,
         useMmap: opts.useMmap,
         useMlock: opts.useMlock,
         vocabOnly: opts.vocabOnly,
@@ -82,10 +90,7 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
     );
     const model = new Model(native, opts.modelPath, defaultNCtx, nGpuLayers, tensorSplit);
     const warning = chatTemplateWarning(model.info.chatTemplate, opts.modelPath);
-    if (warning) {
-      if (opts.logger) opts.logger('warn', warning);
-      else process.emitWarning(warning, { code: 'HERMES3_CHAT_TEMPLATE' });
-    }
+    if (warning) warn(opts, 'HERMES3_CHAT_TEMPLATE', warning);
     return model;
   } catch (err) {
     throw fromNative(err, `cannot load ${opts.modelPath}`);

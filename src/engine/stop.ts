@@ -24,7 +24,7 @@ export class StopMatcher {
       this.held = '';
       return buf.slice(0, cut);
     }
-    const keep = this.partialSuffix(buf);
+    const keep = heldSuffixLength(buf, this.stops);
     this.held = buf.slice(buf.length - keep);
     return buf.slice(0, buf.length - keep);
   }
@@ -35,18 +35,18 @@ export class StopMatcher {
     this.held = '';
     return out;
   }
+}
 
-  /** Length of the longest suffix of buf that is a proper prefix of some stop string. */
-  private partialSuffix(buf: string): number {
-    let best = 0;
-    for (const s of this.stops) {
-      for (let n = Math.min(s.length - 1, buf.length); n > best; n--) {
-        if (buf.endsWith(s.slice(0, n))) {
-          best = n;
-          break;
-        }
+/** Length of the longest suffix of `text` that is a proper prefix of one of `marks`: text to hold back in a stream. */
+export function heldSuffixLength(text: string, marks: readonly string[]): number {
+  let best = 0;
+  for (const m of marks) {
+    for (let n = Math.min(m.length - 1, text.length); n > best; n--) {
+      if (text.endsWith(m.slice(0, n))) {
+        best = n;
+        break;
       }
     }
-    return best;
   }
+  return best;
 }

@@ -121,7 +121,8 @@ export async function planMemory(options: PlanOptions): Promise<MemoryPlan> {
   const firstGpuLayer = shape.nLayer + 1 - offloaded;
   const shares = o.tensorSplit ?? [1];
   const total = shares.reduce((a, b) => a + b, 0);
-  const bounds = shares.map((_, i) => shares.slice(0, i + 1).reduce((a, b) => a + b, 0) / total);
+  let upTo = 0;
+  const bounds = shares.map((x) => (upTo += x) / total);
   /** the GPU a layer goes to, or undefined for the CPU (llama.cpp: upper_bound over the split points) */
   const gpuOf = (layer: number): number | undefined => {
     if (layer < firstGpuLayer) return undefined;

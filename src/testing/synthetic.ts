@@ -33,8 +33,6 @@ const syntheticSchema = z.strictObject({
   seed: z.number().int().min(0).max(0xffffffff).default(1),
   /** layers to write instead of the shape's count (smaller benchmark models of the same width) */
   nLayer: z.number().int().min(1).optional(),
-  /** a separate output matrix (true) or the token embeddings reused (false); default: the shape's */
-  outputMatrix: z.boolean().optional(),
   /** tokenizer.chat_template (default: Hermes 3's plain ChatML loop) */
   chatTemplate: z.string().optional(),
 });
@@ -106,7 +104,7 @@ function floatFiller(values: Float32Array): TensorSpec['fill'] {
   return (chunk, offset) => bytes.copy(chunk, 0, offset, offset + chunk.length);
 }
 
-function tensors(shape: ModelShape, nLayer: number, outputMatrix: boolean, rng: Rng): TensorSpec[] {
+function tensors(shape: ModelShape, nLayer: number, rng: Rng): TensorSpec[] {
   const { nEmbd, nFf, nHead, nHeadKv, headDim, nVocab } = shape;
   const ones = floatFiller(new Float32Array(Math.max(nEmbd, nFf)).fill(1));
   // Weights scaled by 1/sqrt(fan-in) keep activations near unit size through every layer; small
@@ -134,7 +132,7 @@ function tensors(shape: ModelShape, nLayer: number, outputMatrix: boolean, rng: 
     );
   }
   list.push({ name: 'output_norm.weight', dims: [nEmbd], type: 'F32', fill: ones });
-  if (outputMatrix) list.push({ name: 'output.weight', dims: [nEmbd, nVocab], type: 'F16', fill: halfFiller(rng, 0.02) });
+  if (!shape.tiedEmbeddings) list.push({ name: 'output.weight', dims: [nEmbd, nVocab], type: 'F16', fill: halfFiller(rng, 0.02) });
   return list;
 }
 
@@ -150,7 +148,7 @@ export async function writeSyntheticModel(options: SyntheticModelOptions): Promi
   const f16Path = opts.quant === 'F16' ? opts.path : `${opts.path}.f16.tmp`;
   const partial = `${f16Path}.partial`;
   try {
-    await writeGguf(partial, modelMetadata(shape, nLayer, opts.chatTemplate ?? HERMES_CHAT_TEMPLATE), tensors(shape, nLayer, opts.outputMatrix ?? !shape.tiedEmbeddings, new Rng(opts.seed)));
+    await writeGguf(partial, modelMetadata(shape, nLayer, opts.chatTemplate ?? HERMES_CHAT_TEMPLATE), tensors(shape, nLayer, new Rng(opts.seed)));
     await rename(partial, f16Path);
     if (opts.quant !== 'F16') await quantize({ input: f16Path, output: opts.path, type: opts.quant });
   } finally {

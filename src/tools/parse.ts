@@ -5,6 +5,7 @@
  * blocks (dropped from the content). Whatever does not parse stays content; nothing throws.
  */
 import { parseLooseJson, splitObjects } from './pyliteral.js';
+import { heldSuffixLength } from '../engine/stop.js';
 
 export interface ParsedToolCall {
   name: string;
@@ -63,20 +64,6 @@ export function parseToolCalls(text: string): ParsedOutput {
 
 export type ToolStreamEvent = { type: 'text'; text: string } | { type: 'tool_call'; call: ParsedToolCall };
 
-/** Length of the longest suffix of `text` that begins one of `marks`. */
-function partialMark(text: string, marks: readonly string[]): number {
-  let best = 0;
-  for (const m of marks) {
-    for (let n = Math.min(m.length - 1, text.length); n > best; n--) {
-      if (text.endsWith(m.slice(0, n))) {
-        best = n;
-        break;
-      }
-    }
-  }
-  return best;
-}
-
 /**
  * Incremental reading for streaming: text is passed on as soon as it cannot be the start of a
  * tool call or a thinking block; a call is reported when its block closes (or at the end).
@@ -99,7 +86,7 @@ export class ToolCallStream {
           if (i !== -1 && (at === -1 || i < at)) [at, mark] = [i, m];
         }
         if (at === -1) {
-          const keep = partialMark(this.buffer, opens);
+          const keep = heldSuffixLength(this.buffer, opens);
           this.emitText(out, this.buffer.slice(0, this.buffer.length - keep));
           this.buffer = this.buffer.slice(this.buffer.length - keep);
           return out;

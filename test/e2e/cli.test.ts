@@ -1,23 +1,11 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { formatChat, loadModel } from '../../src/index.js';
-import { FIXTURES, cliPath, requireFile } from '../fixtures.js';
+import { FIXTURES, cliPath, requireFile, runNode } from '../fixtures.js';
 
-const exec = promisify(execFile);
-
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [requireFile(cliPath, 'run npm run compile'), ...args], { encoding: 'utf8' });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cli = (args: string[]) => runNode([requireFile(cliPath, 'run npm run compile'), ...args]);
 
 async function apiGreedy(prompt: string, maxTokens: number): Promise<number[]> {
   const model = await loadModel({ modelPath: FIXTURES.f16 });

@@ -1,34 +1,19 @@
 // How the package finds its addon: `npm install` (scripts/install.mjs) takes a prebuild that loads
 // and skips compiling, says so when a prebuild is missing or broken, and the runtime loader names
 // what it tried and how to fix it. Each case runs in a copy of the package in a temporary folder.
-import { execFile } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requireFile, root } from '../fixtures.js';
+import { requireFile, root, runNode } from '../fixtures.js';
 
-const exec = promisify(execFile);
 const platformDir = `${process.platform}-${process.arch}`;
 const built = join(root, 'build', 'Release', 'hermes3.node');
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function node(cwd: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
+function node(cwd: string, args: string[], env: Record<string, string> = {}) {
   // the copy's own addon, whatever this run's HERMES3_ADDON_PATH says
   const { HERMES3_ADDON_PATH: _ignored, ...inherited } = process.env;
-  try {
-    const { stdout, stderr } = await exec(process.execPath, args, { cwd, encoding: 'utf8', env: { ...inherited, ...env } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+  return runNode(args, { cwd, env: { ...inherited, ...env } });
 }
 
 /** Loads the copy's addon through the public API; prints the devices or the error's name, code and message. */

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { getBackendInfo, InsufficientMemoryError, loadModel, setLogger } from '../../src/index.js';
-import { FIXTURES } from '../fixtures.js';
+import { FIXTURES, hasGpu } from '../fixtures.js';
 
-const hasGpu = getBackendInfo().devices.some((d) => d.type === 'gpu' || d.type === 'igpu');
+const withGpu = hasGpu();
 
 describe('memory fitting on this machine', () => {
   it('lists backends and devices with their memory and the CPU features compiled in', () => {
@@ -19,7 +19,7 @@ describe('memory fitting on this machine', () => {
 
   it("fits nCtx 'auto' to the training context when memory allows", async () => {
     const model = await loadModel({ modelPath: FIXTURES.q4km, nCtx: 'auto', nGpuLayers: 'auto' });
-    expect(model.nGpuLayers).toBe(hasGpu ? model.info.nLayer + 1 : 0);
+    expect(model.nGpuLayers).toBe(withGpu ? model.info.nLayer + 1 : 0);
     const ctx = await model.createContext();
     expect(ctx.nCtx).toBe(131072);
     await model.dispose();
@@ -36,7 +36,7 @@ describe('memory fitting on this machine', () => {
     await model.dispose();
   });
 
-  it.runIf(!hasGpu)("runs nGpuLayers 'max' on the CPU when there is no GPU, and says so", async () => {
+  it.runIf(!withGpu)("runs nGpuLayers 'max' on the CPU when there is no GPU, and says so", async () => {
     const warnings: string[] = [];
     const model = await loadModel({ modelPath: FIXTURES.q4km, nGpuLayers: 'max', logLevel: 'warn', logger: (level, line) => level === 'warn' && warnings.push(line) });
     setLogger(null);
@@ -45,7 +45,7 @@ describe('memory fitting on this machine', () => {
     await model.dispose();
   });
 
-  it.runIf(hasGpu)("offloads every layer with nGpuLayers 'max', and a count past the layers is the same", async () => {
+  it.runIf(withGpu)("offloads every layer with nGpuLayers 'max', and a count past the layers is the same", async () => {
     for (const nGpuLayers of ['max', 1000] as const) {
       const model = await loadModel({ modelPath: FIXTURES.q4km, nGpuLayers });
       expect(model.nGpuLayers).toBe(model.info.nLayer + 1);

@@ -3,11 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getBackendInfo, loadModel, planMemory, setLogger, type ContextOptions, type Model } from '../../src/index.js';
 import { SHAPES } from '../../src/gguf/shapes.js';
 import { plannedTensors, type PlannedTensor } from '../../src/gguf/tensors.js';
-import { offloadGpus } from '../../src/engine/fit.js';
-import { FIXTURES } from '../fixtures.js';
+import { offloadGpus } from '../../src/engine/backends.js';
+import { FIXTURES, hasGpu } from '../fixtures.js';
 
 const MiB = 1024 * 1024;
-const hasGpu = getBackendInfo().devices.some((d) => d.type === 'gpu' || d.type === 'igpu');
+const withGpu = hasGpu();
 
 type Parts = { weights: number; repack: number; kv: number; compute: number; output: number; total: number };
 
@@ -55,13 +55,13 @@ const cases: Array<[string, string, ContextOptions]> = [
 
 // On the CPU alone. With a GPU backend llama.cpp also offloads large matrix products of CPU
 // layers to the GPU (its op offload), which the plan does not model; the next block covers GPUs.
-describe.runIf(!hasGpu)('planMemory without a GPU backend', () => {
+describe.runIf(!withGpu)('planMemory without a GPU backend', () => {
   const errors: string[] = [];
   afterAll(() => console.log(`plan vs llama.cpp's allocations (total):\n${errors.join('\n')}`));
 
   it.each(cases)('%s: within 5% of what llama.cpp allocates', async (name, path, ctx) => {
     const { all: real } = await actual(path, ctx);
-    const plan = await planMemory({ modelPath: path, nCtx: ctx.nCtx as number, nUbatch: ctx.nUbatch, kvCacheType: ctx.kvCacheType, flashAttention: ctx.flashAttention !== false, gpu: hasGpu });
+    const plan = await planMemory({ modelPath: path, nCtx: ctx.nCtx as number, nUbatch: ctx.nUbatch, kvCacheType: ctx.kvCacheType, flashAttention: ctx.flashAttention !== false, gpu: withGpu });
     const err = (plan.totalBytes - real.total) / real.total;
     errors.push(`  ${name}: planned ${(plan.totalBytes / MiB).toFixed(1)} MiB, allocated ${(real.total / MiB).toFixed(1)} MiB (${(err * 100).toFixed(2)}%)`);
     expect(Math.abs(err)).toBeLessThan(0.05);
@@ -74,7 +74,7 @@ describe.runIf(!hasGpu)('planMemory without a GPU backend', () => {
 
 // Where a GPU backend is present (a CUDA, Metal or Vulkan build on a machine with a GPU): every
 // split of llama.cpp's nLayer + 1 layers, device by device (several GPUs: split by free memory).
-describe.runIf(hasGpu)('planMemory with layers on the GPU', () => {
+describe.runIf(withGpu)('planMemory with layers on the GPU', () => {
   const errors: string[] = [];
   afterAll(() => console.log(`plan vs llama.cpp's allocations by device:\n${errors.join('\n')}`));
 
