@@ -36,8 +36,7 @@ void AttachThreadPools(ContextHandle & h, int32_t threads, int32_t threadsBatch)
 }
 
 bool AbortCallback(void * data) {
-    GenerationJob * job = static_cast<ContextHandle *>(data)->active.load();
-    return job != nullptr && job->Cancelled();
+    return static_cast<Scheduler *>(data)->Aborting();
 }
 
 }  // namespace
@@ -46,7 +45,6 @@ Napi::Function ContextWrap::Define(Napi::Env env) {
     return DefineClass(env, "Context", {
         InstanceMethod<&ContextWrap::Generate>("generate"),
         InstanceMethod<&ContextWrap::RemoveTokens>("removeTokens"),
-        InstanceMethod<&ContextWrap::SequenceLength>("sequenceLength"),
         InstanceMethod<&ContextWrap::Stats>("stats"),
         InstanceMethod<&ContextWrap::SaveSequence>("saveSequence"),
         InstanceMethod<&ContextWrap::RestoreSequence>("restoreSequence"),
@@ -96,8 +94,9 @@ Napi::Value ContextWrap::Create(const Napi::CallbackInfo & info) {
             std::string errors = EndErrorCapture();
             if (!ctx) throw NativeError("ERR_CONTEXT_CREATE", errors.empty() ? "llama.cpp could not create the context" : errors);
             auto handle = std::make_shared<ContextHandle>(model, ctx);
-            llama_set_abort_callback(ctx, AbortCallback, handle.get());
             AttachThreadPools(*handle, p.n_threads, p.n_threads_batch);
+            handle->scheduler = std::make_unique<Scheduler>(ctx, model->vocab);
+            llama_set_abort_callback(ctx, AbortCallback, handle->scheduler.get());
             return handle;
         },
         [](Napi::Env env, Result & handle) -> Napi::Value {
@@ -112,35 +111,37 @@ Napi::Value ContextWrap::Create(const Napi::CallbackInfo & info) {
 }
 
 Napi::Value ContextWrap::Generate(const Napi::CallbackInfo & info) {
-    Napi::Env env = info.Env();
-    const auto & handle = Require(env);
-    if (handle->active.load() != nullptr) Throw(env, "ERR_BUSY", "a generation is already running on this context");
-    return GenerationJob::Start(info, handle);
+    return GenerationJob::Start(info, Require(info.Env()));
 }
 
-// removeTokens(seq, from, to): drop KV positions [from, to) of a sequence (to < 0: to the end)
+// removeTokens(seq, from, to) -> Promise<boolean>: drop KV positions [from, to) of a sequence
+// (to < 0: to the end), between two decode steps
 Napi::Value ContextWrap::RemoveTokens(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
-    const auto & handle = Require(env);
-    if (handle->active.load() != nullptr) Throw(env, "ERR_BUSY", "a generation is running on this context");
+    std::shared_ptr<ContextHandle> handle = Require(env);
     const int32_t seq = info[0].As<Napi::Number>().Int32Value();
+    if (handle->scheduler->Busy(seq)) Throw(env, "ERR_BUSY", "the sequence is generating");
     const int32_t from = info[1].As<Napi::Number>().Int32Value();
     const int32_t to = info[2].As<Napi::Number>().Int32Value();
-    return Napi::Boolean::New(env, llama_memory_seq_rm(llama_get_memory(handle->ctx), seq, from, to));
-}
-
-// sequenceLength(seq): number of positions held in the KV cache for a sequence
-Napi::Value ContextWrap::SequenceLength(const Napi::CallbackInfo & info) {
-    Napi::Env env = info.Env();
-    const auto & handle = Require(env);
-    const int32_t seq = info[0].As<Napi::Number>().Int32Value();
-    return Napi::Number::New(env, llama_memory_seq_pos_max(llama_get_memory(handle->ctx), seq) + 1);
+    return PromiseWorker<bool>::Run(
+        env, "hermes3:removeTokens",
+        [handle, seq, from, to]() {
+            bool ok = false;
+            llama_context * ctx = handle->ctx;
+            handle->scheduler->Call([&]() { ok = llama_memory_seq_rm(llama_get_memory(ctx), seq, from, to); });
+            return ok;
+        },
+        [](Napi::Env env, bool & ok) -> Napi::Value { return Napi::Boolean::New(env, ok); });
 }
 
 Napi::Value ContextWrap::Stats(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
-    llama_context * ctx = Require(env)->ctx;
+    const auto & handle = Require(env);
+    llama_context * ctx = handle->ctx;
     Napi::Object out = Napi::Object::New(env);
+    out.Set("decodeSteps", (double) handle->scheduler->steps.load());
+    out.Set("decodedTokens", (double) handle->scheduler->tokens.load());
+    out.Set("widestStep", handle->scheduler->widest.load());
     out.Set("nCtx", llama_n_ctx(ctx));
     out.Set("nCtxSeq", llama_n_ctx_seq(ctx));
     out.Set("nBatch", llama_n_batch(ctx));
@@ -155,16 +156,20 @@ Napi::Value ContextWrap::Stats(const Napi::CallbackInfo & info) {
 Napi::Value ContextWrap::SaveSequence(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
     std::shared_ptr<ContextHandle> handle = Require(env);
-    if (handle->active.load() != nullptr) Throw(env, "ERR_BUSY", "a generation is running on this context");
     const int32_t seq = info[0].As<Napi::Number>().Int32Value();
+    if (handle->scheduler->Busy(seq)) Throw(env, "ERR_BUSY", "the sequence is generating");
     using Bytes = std::vector<uint8_t>;
     return PromiseWorker<Bytes>::Run(
         env, "hermes3:saveSequence",
         [handle, seq]() {
-            Bytes bytes(llama_state_seq_get_size(handle->ctx, seq));
-            const size_t n = llama_state_seq_get_data(handle->ctx, bytes.data(), bytes.size(), seq);
-            if (n == 0 && !bytes.empty()) throw NativeError("ERR_STATE", "llama.cpp could not copy the sequence state");
-            bytes.resize(n);
+            Bytes bytes;
+            llama_context * ctx = handle->ctx;
+            handle->scheduler->Call([&]() {
+                bytes.resize(llama_state_seq_get_size(ctx, seq));
+                const size_t n = llama_state_seq_get_data(ctx, bytes.data(), bytes.size(), seq);
+                if (n == 0 && !bytes.empty()) throw NativeError("ERR_STATE", "llama.cpp could not copy the sequence state");
+                bytes.resize(n);
+            });
             return bytes;
         },
         [](Napi::Env env, Bytes & bytes) -> Napi::Value { return Napi::Buffer<uint8_t>::Copy(env, bytes.data(), bytes.size()); });
@@ -174,26 +179,32 @@ Napi::Value ContextWrap::SaveSequence(const Napi::CallbackInfo & info) {
 Napi::Value ContextWrap::RestoreSequence(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
     std::shared_ptr<ContextHandle> handle = Require(env);
-    if (handle->active.load() != nullptr) Throw(env, "ERR_BUSY", "a generation is running on this context");
     const int32_t seq = info[0].As<Napi::Number>().Int32Value();
+    if (handle->scheduler->Busy(seq)) Throw(env, "ERR_BUSY", "the sequence is generating");
     Napi::Uint8Array input = info[1].As<Napi::Uint8Array>();
     auto bytes = std::make_shared<std::vector<uint8_t>>(input.Data(), input.Data() + input.ByteLength());
-    return PromiseWorker<bool>::Run(
+    // resolves with the number of positions the sequence holds afterwards
+    return PromiseWorker<int32_t>::Run(
         env, "hermes3:restoreSequence",
         [handle, seq, bytes]() {
-            llama_memory_seq_rm(llama_get_memory(handle->ctx), seq, -1, -1);
-            BeginErrorCapture();
-            const size_t n = llama_state_seq_set_data(handle->ctx, bytes->data(), bytes->size(), seq);
-            std::string errors = EndErrorCapture();
-            if (n == 0) throw NativeError("ERR_STATE", errors.empty() ? "the saved state does not fit this context (another model, a smaller nCtx, or a corrupt file)" : errors);
-            return true;
+            int32_t held = 0;
+            llama_context * ctx = handle->ctx;
+            handle->scheduler->Call([&]() {
+                llama_memory_seq_rm(llama_get_memory(ctx), seq, -1, -1);
+                BeginErrorCapture();
+                const size_t n = llama_state_seq_set_data(ctx, bytes->data(), bytes->size(), seq);
+                std::string errors = EndErrorCapture();
+                if (n == 0) throw NativeError("ERR_STATE", errors.empty() ? "the saved state does not fit this context (another model, a smaller nCtx, or a corrupt file)" : errors);
+                held = llama_memory_seq_pos_max(llama_get_memory(ctx), seq) + 1;
+            });
+            return held;
         },
-        [](Napi::Env env, bool &) -> Napi::Value { return env.Undefined(); });
+        [](Napi::Env env, int32_t & held) -> Napi::Value { return Napi::Number::New(env, held); });
 }
 
 Napi::Value ContextWrap::Dispose(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
-    if (handle_ && handle_->active.load() != nullptr) {
+    if (handle_ && handle_->scheduler->AnyBusy()) {
         Throw(env, "ERR_BUSY", "a generation is running on this context; abort it and wait for it first");
     }
     handle_.reset();

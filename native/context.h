@@ -22,7 +22,6 @@ class ContextWrap : public Napi::ObjectWrap<ContextWrap> {
   private:
     Napi::Value Generate(const Napi::CallbackInfo & info);
     Napi::Value RemoveTokens(const Napi::CallbackInfo & info);
-    Napi::Value SequenceLength(const Napi::CallbackInfo & info);
     Napi::Value Stats(const Napi::CallbackInfo & info);
     Napi::Value SaveSequence(const Napi::CallbackInfo & info);
     Napi::Value RestoreSequence(const Napi::CallbackInfo & info);

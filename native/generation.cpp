@@ -1,54 +1,47 @@
 #include "generation.h"
 
 #include "sampler.h"
+#include "scheduler.h"
 
 #include <chrono>
 #include <cmath>
 
 namespace hermes3 {
-namespace {
 
 double NowMs() {
     using namespace std::chrono;
     return duration<double, std::milli>(steady_clock::now().time_since_epoch()).count();
 }
 
-}  // namespace
-
 Napi::Value GenerationJob::Start(const Napi::CallbackInfo & info, const std::shared_ptr<ContextHandle> & ctx) {
     Napi::Env env = info.Env();
     const std::shared_ptr<SamplerHandle> & sampler = SamplerWrap::Unwrap(info[3].As<Napi::Object>())->Require(env);
     if (sampler->busy.load()) Throw(env, "ERR_BUSY", "the sampler is in use by another generation");
     if (sampler->model != ctx->model) Throw(env, "ERR_INVALID_ARG", "the sampler was made for another model");
+    const int32_t seq = info[0].As<Napi::Number>().Int32Value();
+    if (seq < 0 || (uint32_t) seq >= llama_n_seq_max(ctx->ctx)) {
+        Throw(env, "ERR_INVALID_ARG", "sequence id " + std::to_string(seq) + " is outside this context's nSeqMax");
+    }
 
     auto job = std::make_unique<GenerationJob>();
     job->ctx_ = ctx;
     job->sampler_ = sampler;
-    job->req_.seq = info[0].As<Napi::Number>().Int32Value();
+    job->req_.seq = seq;
     job->req_.keep = info[1].As<Napi::Number>().Int32Value();
     Napi::Int32Array input = info[2].As<Napi::Int32Array>();
     job->req_.input.assign(input.Data(), input.Data() + input.ElementLength());
     Napi::Object opts = info[4].As<Napi::Object>();
     job->req_.maxTokens = opts.Get("maxTokens").As<Napi::Number>().Int32Value();
-    job->req_.window = opts.Get("window").As<Napi::Number>().Int32Value();
+    job->req_.window = std::max(1, opts.Get("window").As<Napi::Number>().Int32Value());
     job->req_.special = opts.Get("special").ToBoolean();
     job->control_ = ControlBlock(info[5].As<Napi::Int32Array>());
+    if (ctx->scheduler->Busy(seq)) Throw(env, "ERR_BUSY", "sequence " + std::to_string(seq) + " is already generating");
     GenerationJob * raw = job.get();
     job->tsfn_ = Tsfn::New(env, info[6].As<Napi::Function>(), "hermes3:generate", 0, 1, raw, OnFinalize, (void *) nullptr);
     job.release();  // owned by the thread-safe function from here: OnFinalize deletes it
-
     sampler->busy.store(true);
-    ctx->active.store(raw);
-    raw->thread_ = std::thread([raw]() { raw->Run(); });
+    ctx->scheduler->Submit(raw);
     return env.Undefined();
-}
-
-// Waits while JS is more than `window` tokens behind. Polling is cheap here: it only happens
-// when the consumer is slower than generation, and it keeps abort responsive.
-void GenerationJob::WaitForCredit() {
-    while (!Cancelled() && produced_ - control_.consumed() >= req_.window) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
 }
 
 // Samples with the chain, then checks the token against the grammar; only when the grammar
@@ -83,6 +76,22 @@ llama_token GenerationJob::Sample(int32_t idx) {
     return token;
 }
 
+bool GenerationJob::SampleAndEmit(int32_t idx) {
+    const llama_token token = Sample(idx);
+    result.nGenerated++;
+    Emit(token);
+    if (llama_vocab_is_eog(ctx_->model->vocab, token)) {
+        stopReason_ = "stop";
+        return false;
+    }
+    if (result.nGenerated >= req_.maxTokens) {
+        stopReason_ = "length";
+        return false;
+    }
+    next = token;
+    return true;
+}
+
 void GenerationJob::Emit(llama_token token) {
     const llama_vocab * vocab = ctx_->model->vocab;
     char buf[256];
@@ -93,127 +102,24 @@ void GenerationJob::Emit(llama_token token) {
         std::lock_guard<std::mutex> lock(mutex_);
         pendingTokens_.push_back(token);
         if (n > 0) pendingBytes_.append(buf, n);
-        produced_++;
         if (!scheduled_) scheduled_ = schedule = true;
     }
+    produced_++;
     if (schedule) tsfn_.NonBlockingCall();
 }
 
-void GenerationJob::Finish(Done done) {
+void GenerationJob::Finish(GenerationResult r) {
+    // The KV cache is the truth: an aborted decode may have kept some of its tokens.
+    r.nPast = llama_memory_seq_pos_max(llama_get_memory(ctx_->ctx), req_.seq) + 1;
+    detached.store(true);
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        done_ = std::move(done);
+        done_ = std::move(r);
         finished_ = true;
         scheduled_ = true;
     }
     tsfn_.NonBlockingCall();
     tsfn_.Release();
-}
-
-bool GenerationJob::DecodeInput(llama_batch & batch, Done & done) {
-    llama_context * lctx = ctx_->ctx;
-    const int32_t n_batch = (int32_t) llama_n_batch(lctx);
-    const auto & input = req_.input;
-    for (size_t start = 0; start < input.size(); start += n_batch) {
-        if (Cancelled()) {
-            done.finishReason = "abort";
-            return false;
-        }
-        const size_t end = std::min(input.size(), start + (size_t) n_batch);
-        batch.n_tokens = 0;
-        for (size_t i = start; i < end; i++) {
-            const int32_t k = batch.n_tokens++;
-            batch.token[k] = input[i];
-            batch.pos[k] = req_.keep + (llama_pos) i;
-            batch.n_seq_id[k] = 1;
-            batch.seq_id[k][0] = req_.seq;
-            batch.logits[k] = i + 1 == input.size();
-        }
-        const int32_t rc = llama_decode(lctx, batch);
-        if (rc == 2) {
-            done.finishReason = "abort";
-            return false;
-        }
-        if (rc != 0) {
-            done.errorCode = rc == 1 ? "ERR_CONTEXT_FULL" : "ERR_DECODE";
-            done.errorMessage = rc == 1 ? "the context is full: no KV cache slot for the batch (use a larger nCtx or a shorter prompt)"
-                                        : "llama_decode failed with code " + std::to_string(rc);
-            return false;
-        }
-    }
-    return true;
-}
-
-void GenerationJob::Run() {
-    Done done;
-    llama_context * lctx = ctx_->ctx;
-    llama_memory_t mem = llama_get_memory(lctx);
-    const llama_vocab * vocab = ctx_->model->vocab;
-    llama_batch batch = llama_batch_init((int32_t) std::max<uint32_t>(llama_n_batch(lctx), 1), 0, 1);
-    const double t0 = NowMs();
-
-    if (!llama_memory_seq_rm(mem, req_.seq, req_.keep, -1)) {
-        done.errorCode = "ERR_DECODE";
-        done.errorMessage = "could not remove cached tokens from the sequence";
-    } else if (req_.input.empty()) {
-        done.errorCode = "ERR_INVALID_ARG";
-        done.errorMessage = "nothing to evaluate: the input is empty";
-    } else if (DecodeInput(batch, done)) {
-        done.nPromptTokens = (int32_t) req_.input.size();
-        const double t1 = NowMs();
-        done.promptMs = t1 - t0;
-        llama_pos pos = req_.keep + (llama_pos) req_.input.size();
-        int32_t logits_idx = batch.n_tokens - 1;
-        while (true) {
-            if (done.nGenerated >= req_.maxTokens) {
-                done.finishReason = "length";
-                break;
-            }
-            if (Cancelled()) {
-                done.finishReason = "abort";
-                break;
-            }
-            const llama_token token = Sample(logits_idx);
-            done.nGenerated++;
-            Emit(token);
-            if (llama_vocab_is_eog(vocab, token)) {
-                done.finishReason = "stop";
-                break;
-            }
-            if (done.nGenerated >= req_.maxTokens) {
-                done.finishReason = "length";
-                break;
-            }
-            WaitForCredit();
-            if (Cancelled()) {
-                done.finishReason = "abort";
-                break;
-            }
-            batch.n_tokens = 1;
-            batch.token[0] = token;
-            batch.pos[0] = pos++;
-            batch.n_seq_id[0] = 1;
-            batch.seq_id[0][0] = req_.seq;
-            batch.logits[0] = true;
-            logits_idx = 0;
-            const int32_t rc = llama_decode(lctx, batch);
-            if (rc == 2) {
-                done.finishReason = "abort";
-                break;
-            }
-            if (rc != 0) {
-                done.errorCode = rc == 1 ? "ERR_CONTEXT_FULL" : "ERR_DECODE";
-                done.errorMessage = rc == 1 ? "the context is full after " + std::to_string(done.nGenerated) + " generated tokens (use a larger nCtx)"
-                                            : "llama_decode failed with code " + std::to_string(rc);
-                break;
-            }
-        }
-        done.generateMs = NowMs() - t1;
-    }
-    llama_batch_free(batch);
-    // The KV cache is the truth: an aborted decode may have kept some of its tokens.
-    done.nPast = llama_memory_seq_pos_max(mem, req_.seq) + 1;
-    Finish(std::move(done));
 }
 
 void GenerationJob::OnCall(Napi::Env env, Napi::Function fn, GenerationJob * job, void *) {
@@ -223,7 +129,7 @@ void GenerationJob::OnCall(Napi::Env env, Napi::Function fn, GenerationJob * job
     std::vector<llama_token> tokens;
     std::string bytes;
     bool finished;
-    Done done;
+    GenerationResult done;
     {
         std::lock_guard<std::mutex> lock(job->mutex_);
         tokens.swap(job->pendingTokens_);
@@ -236,8 +142,8 @@ void GenerationJob::OnCall(Napi::Env env, Napi::Function fn, GenerationJob * job
         }
     }
     if (finished) {
-        // the context and sampler are free for the next generation before JS hears of the end
-        job->ctx_->active.store(nullptr);
+        // the sequence and sampler are free for the next generation before JS hears of the end
+        job->ctx_->scheduler->Release(job->req_.seq);
         job->sampler_->busy.store(false);
     }
     if (tokens.empty() && !finished) return;
@@ -269,9 +175,9 @@ void GenerationJob::OnCall(Napi::Env env, Napi::Function fn, GenerationJob * job
 
 void GenerationJob::OnFinalize(Napi::Env, void *, GenerationJob * job) {
     job->cancelled_.store(true);
-    if (job->thread_.joinable()) job->thread_.join();
-    GenerationJob * expected = job;
-    job->ctx_->active.compare_exchange_strong(expected, nullptr);
+    // Only at environment teardown is a job still held by the scheduler here.
+    if (!job->detached.load()) job->ctx_->scheduler->Detach(job);
+    if (!job->delivered_) job->ctx_->scheduler->Release(job->req_.seq);
     job->sampler_->busy.store(false);
     job->control_.release();
     delete job;

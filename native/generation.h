@@ -1,7 +1,8 @@
-// The token loop: decode the input, then sample and decode one token at a time on a dedicated
-// thread, handing tokens and their bytes to JS through a thread-safe function. Tokens that JS
-// has not yet taken are coalesced into one chunk, and the loop pauses when JS falls more than
-// `window` tokens behind (backpressure).
+// One generation of one sequence: its request, sampler, state between decode steps, and the path
+// that hands tokens and their bytes to JS through a thread-safe function. The context's
+// scheduler (scheduler.h) decodes it together with the other sequences of the context. Tokens
+// that JS has not yet taken are coalesced into one chunk, and the scheduler skips the sequence
+// while JS is more than `window` tokens behind (backpressure).
 #pragma once
 
 #include "common.h"
@@ -11,7 +12,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace hermes3 {
@@ -21,50 +21,72 @@ struct GenerationRequest {
     int32_t keep = 0;                 // KV positions kept; everything after is removed first
     std::vector<llama_token> input;   // evaluated at positions keep, keep + 1, ...
     int32_t maxTokens = 0;            // 0: evaluate the input only
-    int32_t window = 256;             // tokens JS may fall behind before the loop pauses
+    int32_t window = 256;             // tokens JS may fall behind before the sequence pauses
     bool special = true;              // render control tokens as text
 };
 
+struct GenerationResult {
+    std::string finishReason;
+    std::string errorCode;
+    std::string errorMessage;
+    int32_t nPast = 0;
+    int32_t nPromptTokens = 0;
+    int32_t nGenerated = 0;
+    double promptMs = 0;
+    double generateMs = 0;
+};
+
+double NowMs();
+
 class GenerationJob {
   public:
-    // generate(seq, keep, input, sampler, options, control, onEvent): starts the loop and returns.
+    // generate(seq, keep, input, sampler, options, control, onEvent): queues the generation and returns.
     // onEvent(tokens: Int32Array, bytes: Uint8Array, done: null | { finishReason, nPast, timings }, error?)
     // The job owns references to the context and sampler state, so neither is freed under it.
     static Napi::Value Start(const Napi::CallbackInfo & info, const std::shared_ptr<ContextHandle> & ctx);
 
     bool Cancelled() const { return cancelled_.load() || control_.aborted(); }
 
-  private:
-    struct Done {
-        std::string finishReason;
-        std::string errorCode;
-        std::string errorMessage;
-        int32_t nPast = 0;
-        int32_t nPromptTokens = 0;
-        int32_t nGenerated = 0;
-        double promptMs = 0;
-        double generateMs = 0;
-    };
+    // ---- scheduler thread only ----
+    const GenerationRequest & Request() const { return req_; }
+    // JS has taken enough of the tokens produced to let the sequence go on
+    bool HasCredit() const { return produced_ - control_.consumed() < req_.window; }
+    // Samples the token at batch index idx, hands it to JS; true when the generation goes on.
+    bool SampleAndEmit(int32_t idx);
+    // Ends the generation (result.nPast is read from the KV cache here). The job must not be
+    // used by the scheduler after this call: JS may free it at any time from then on.
+    void Finish(GenerationResult result);
+    // Reason to end the generation after its last token, or empty.
+    const std::string & StopReason() const { return stopReason_; }
 
+    size_t promptDone = 0;      // input tokens decoded so far
+    llama_pos pos = 0;          // position of the next token to decode
+    llama_token next = -1;      // sampled token to decode next (generating phase)
+    bool generating = false;    // the input has been decoded
+    int32_t batchTokens = 0;    // tokens this job has in the step being decoded
+    int32_t outIdx = -1;        // batch index of its logits in that step, -1: none
+    double t0 = 0;              // admitted
+    double t1 = 0;              // input decoded
+    GenerationResult result;
+    std::atomic<bool> detached{false};  // the scheduler has let go of the job
+
+  private:
     static void OnCall(Napi::Env env, Napi::Function fn, GenerationJob * job, void * data);
     static void OnFinalize(Napi::Env env, void * data, GenerationJob * job);
     using Tsfn = Napi::TypedThreadSafeFunction<GenerationJob, void, OnCall>;
 
-    void Run();
-    bool DecodeInput(llama_batch & batch, Done & done);
     void Emit(llama_token token);
     llama_token Sample(int32_t idx);
-    void Finish(Done done);
-    void WaitForCredit();
 
     std::shared_ptr<ContextHandle> ctx_;
     std::shared_ptr<SamplerHandle> sampler_;
     GenerationRequest req_;
     ControlBlock control_;
     Tsfn tsfn_;
-    std::thread thread_;
     std::vector<llama_token_data> candidates_;
     std::atomic<bool> cancelled_{false};
+    std::atomic<int64_t> produced_{0};
+    std::string stopReason_;
 
     std::mutex mutex_;
     std::vector<llama_token> pendingTokens_;
@@ -72,8 +94,7 @@ class GenerationJob {
     bool scheduled_ = false;
     bool finished_ = false;
     bool delivered_ = false;
-    Done done_;
-    int64_t produced_ = 0;
+    GenerationResult done_;
 };
 
 }  // namespace hermes3

@@ -5,13 +5,12 @@
 
 #include "llama.h"
 #include "ggml.h"
+#include "scheduler.h"
 
 #include <atomic>
 #include <memory>
 
 namespace hermes3 {
-
-class GenerationJob;
 
 struct ModelHandle {
     explicit ModelHandle(llama_model * m) : model(m), vocab(llama_model_get_vocab(m)) {}
@@ -39,6 +38,7 @@ struct ThreadPool {
 struct ContextHandle {
     ContextHandle(std::shared_ptr<ModelHandle> m, llama_context * c) : model(std::move(m)), ctx(c) {}
     ~ContextHandle() {
+        scheduler.reset();  // joins the thread that decodes on the context
         llama_free(ctx);
         // the pools outlive the context that used them (members are destroyed after this body)
     }
@@ -49,8 +49,8 @@ struct ContextHandle {
     ThreadPool pool;                           // for generation
     ThreadPool poolBatch;                      // for prompts, when its thread count differs
     llama_context * const ctx;
-    // the generation running on this context, if any (one at a time)
-    std::atomic<GenerationJob *> active{nullptr};
+    // owns every use of ctx once created: generations, and the sequence operations it runs
+    std::unique_ptr<Scheduler> scheduler;
 };
 
 struct SamplerHandle {

@@ -8,13 +8,15 @@ import type { z } from 'zod';
 
 type ParsedContextOptions = z.output<typeof contextSchema> & { nCtx: number };
 
-/** A llama.cpp context: the KV cache for up to nSeqMax sequences, and its compute buffers. */
+/**
+ * A llama.cpp context: the KV cache for up to nSeqMax sequences, and its compute buffers. The
+ * sequences that generate at the same time share its decode steps (continuous batching).
+ */
 export class Context {
   readonly nCtx: number;
   readonly nSeqMax: number;
   readonly threads: number;
   private readonly sequences = new Map<number, Sequence>();
-  private queue: Promise<void> = Promise.resolve();
   private disposed = false;
   private disposing: Promise<void> | undefined;
 
@@ -57,6 +59,16 @@ export class Context {
     return this.native.stats().nCtxSeq;
   }
 
+  /**
+   * What the context's scheduler has done so far: llama_decode calls, tokens decoded in them,
+   * and the most sequences one call has served (above 1 when generations shared a step).
+   */
+  get batchStats(): { decodeSteps: number; decodedTokens: number; widestStep: number } {
+    this.assertLive();
+    const { decodeSteps, decodedTokens, widestStep } = this.native.stats();
+    return { decodeSteps, decodedTokens, widestStep };
+  }
+
   /** Takes a free sequence slot of this context. */
   sequence(): Sequence {
     this.assertLive();
@@ -72,15 +84,6 @@ export class Context {
     );
   }
 
-  /** @internal Waits for the context's turn: native calls on one context run one at a time. */
-  async acquire(): Promise<() => void> {
-    const previous = this.queue;
-    let release!: () => void;
-    this.queue = new Promise<void>((r) => (release = r));
-    await previous;
-    return release;
-  }
-
   get isDisposed(): boolean {
     return this.disposed;
   }
@@ -90,7 +93,6 @@ export class Context {
     this.disposing ??= (async () => {
       this.disposed = true;
       await Promise.all([...this.sequences.values()].map((s) => s.dispose()));
-      await this.queue;
       this.native.dispose();
       this.onDispose(this);
     })();

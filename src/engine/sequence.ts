@@ -105,28 +105,20 @@ export class Sequence {
   async clear(): Promise<void> {
     this.assertLive();
     if (this.running) throw new BusyError('the sequence is generating; abort it first');
-    const release = await this.context.acquire();
-    try {
-      this.context.native.removeTokens(this.id, 0, -1);
-    } finally {
-      release();
-    }
     this.history = [];
     this.cached = 0;
+    await this.context.native.removeTokens(this.id, 0, -1);
   }
 
   /** The KV cache state of the sequence (llama.cpp's format) with the tokens it holds. */
   async saveState(): Promise<{ tokens: number[]; state: Buffer }> {
     this.assertLive();
     if (this.running) throw new BusyError('the sequence is generating; wait for it or abort it first');
-    const release = await this.context.acquire();
     try {
       const state = await this.context.native.saveSequence(this.id);
       return { tokens: this.history.slice(0, this.cached), state };
     } catch (err) {
       throw fromNative(err, 'cannot save the sequence state');
-    } finally {
-      release();
     }
   }
 
@@ -135,12 +127,10 @@ export class Sequence {
     this.assertLive();
     if (this.running) throw new BusyError('the sequence is generating; wait for it or abort it first');
     const tokens = this.checkTokens(saved.tokens);
-    const release = await this.context.acquire();
     try {
-      await this.context.native.restoreSequence(this.id, saved.state);
-      const held = this.context.native.sequenceLength(this.id);
+      const held = await this.context.native.restoreSequence(this.id, saved.state);
       if (held !== tokens.length) {
-        this.context.native.removeTokens(this.id, 0, -1);
+        await this.context.native.removeTokens(this.id, 0, -1);
         throw new OptionsError(`the saved state holds ${held} tokens but ${tokens.length} token ids came with it; the file does not belong together`);
       }
       this.history = tokens;
@@ -149,8 +139,6 @@ export class Sequence {
       this.history = [];
       this.cached = 0;
       throw fromNative(err, 'cannot restore the sequence state');
-    } finally {
-      release();
     }
   }
 
@@ -163,12 +151,7 @@ export class Sequence {
       await this.running.finished;
     }
     if (!this.context.isDisposed) {
-      const release = await this.context.acquire();
-      try {
-        this.context.native.removeTokens(this.id, 0, -1);
-      } finally {
-        release();
-      }
+      await this.context.native.removeTokens(this.id, 0, -1).catch(() => false);
     }
     this.onDispose();
   }
@@ -223,22 +206,18 @@ export class Sequence {
     const onAbort = () => Atomics.store(control, 0, 1);
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     if (opts.signal?.aborted) onAbort();
-    let release: (() => void) | undefined;
     let sampler: NativeSampler | undefined;
-    // Frees the context, the sampler and the sequence slot. Runs when the native loop ends,
+    // Frees the sampler and the sequence slot. Runs when the native loop ends,
     // even if the consumer has stopped pulling chunks, so dispose() never waits on a consumer.
     const finish = () => {
       opts.signal?.removeEventListener('abort', onAbort);
       sampler?.dispose();
       sampler = undefined;
-      release?.();
-      release = undefined;
       if (this.running === run) this.running = undefined;
       settle();
     };
     let started = false;
     try {
-      release = await this.context.acquire();
       this.assertLive();
       const nCtxSeq = this.context.nCtxPerSequence;
       if (full.length >= nCtxSeq) {

@@ -82,11 +82,23 @@ export interface NativeContext {
     control: Int32Array,
     onEvent: NativeGenerationEvent,
   ): void;
-  removeTokens(seq: number, from: number, to: number): boolean;
-  sequenceLength(seq: number): number;
+  /** runs between two decode steps of the context's scheduler */
+  removeTokens(seq: number, from: number, to: number): Promise<boolean>;
   saveSequence(seq: number): Promise<Buffer>;
-  restoreSequence(seq: number, state: Uint8Array): Promise<void>;
-  stats(): { nCtx: number; nCtxSeq: number; nBatch: number; nUbatch: number; nSeqMax: number; threads: number; threadsBatch: number };
+  /** resolves with the number of positions the sequence holds afterwards */
+  restoreSequence(seq: number, state: Uint8Array): Promise<number>;
+  stats(): {
+    nCtx: number;
+    nCtxSeq: number;
+    nBatch: number;
+    nUbatch: number;
+    nSeqMax: number;
+    threads: number;
+    threadsBatch: number;
+    decodeSteps: number;
+    decodedTokens: number;
+    widestStep: number;
+  };
   dispose(): void;
 }
 

@@ -1,0 +1,308 @@
+#include "scheduler.h"
+
+#include "generation.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace hermes3 {
+
+Scheduler::Scheduler(llama_context * ctx, const llama_vocab * vocab)
+    : ctx_(ctx), vocab_(vocab), nBatch_((int32_t) std::max<uint32_t>(llama_n_batch(ctx), 1)) {
+    batch_ = llama_batch_init(nBatch_, 0, 1);
+    thread_ = std::thread([this]() { Loop(); });
+}
+
+// Jobs and commands hold the context alive, so none is left when the scheduler is destroyed.
+Scheduler::~Scheduler() {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stop_ = true;
+    }
+    stopping_.store(true);
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    llama_batch_free(batch_);
+}
+
+void Scheduler::Submit(GenerationJob * job) {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        busy_.insert(job->Request().seq);
+        incoming_.push_back(job);
+    }
+    cv_.notify_all();
+}
+
+void Scheduler::Release(llama_seq_id seq) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    busy_.erase(seq);
+}
+
+bool Scheduler::Busy(llama_seq_id seq) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return busy_.count(seq) > 0;
+}
+
+bool Scheduler::AnyBusy() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return !busy_.empty();
+}
+
+void Scheduler::Detach(GenerationJob * job) {
+    std::lock_guard<std::mutex> step(stepMutex_);
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        incoming_.erase(std::remove(incoming_.begin(), incoming_.end(), job), incoming_.end());
+    }
+    jobs_.erase(std::remove(jobs_.begin(), jobs_.end(), job), jobs_.end());
+}
+
+void Scheduler::Call(const std::function<void()> & fn) {
+    Command command{&fn, nullptr, false};
+    std::unique_lock<std::mutex> lock(mutex_);
+    commands_.push_back(&command);
+    cv_.notify_all();
+    commandDone_.wait(lock, [&]() { return command.done; });
+    if (command.error) std::rethrow_exception(command.error);
+}
+
+bool Scheduler::Aborting() const {
+    if (stopping_.load()) return true;
+    if (inBatch_.empty()) return false;
+    for (const GenerationJob * job : inBatch_) {
+        if (!job->Cancelled()) return false;
+    }
+    return true;
+}
+
+void Scheduler::Loop() {
+    std::vector<Command *> commands;
+    for (;;) {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (stop_) return;
+            commands.assign(commands_.begin(), commands_.end());
+            commands_.clear();
+        }
+        for (Command * command : commands) {
+            try {
+                (*command->fn)();
+            } catch (...) {
+                command->error = std::current_exception();
+            }
+            std::lock_guard<std::mutex> lock(mutex_);
+            command->done = true;
+        }
+        if (!commands.empty()) commandDone_.notify_all();
+        if (Step()) continue;
+        std::unique_lock<std::mutex> lock(mutex_);
+        if (stop_) return;
+        if (!commands_.empty() || !incoming_.empty()) continue;
+        if (jobs_.empty()) {
+            cv_.wait(lock);  // nothing to do until a job or a command arrives
+        } else {
+            // every job waits for JS to take its tokens: poll their credit and cancellation
+            cv_.wait_for(lock, std::chrono::milliseconds(1));
+        }
+    }
+}
+
+void Scheduler::Admit(GenerationJob * job) {
+    const GenerationRequest & req = job->Request();
+    job->t0 = NowMs();
+    job->pos = req.keep;
+    jobs_.push_back(job);
+    auto it = jobs_.end() - 1;
+    if (!llama_memory_seq_rm(llama_get_memory(ctx_), req.seq, req.keep, -1)) {
+        job->result.errorCode = "ERR_DECODE";
+        job->result.errorMessage = "could not remove cached tokens from the sequence";
+        Complete(job, it);
+    } else if (req.input.empty()) {
+        job->result.errorCode = "ERR_INVALID_ARG";
+        job->result.errorMessage = "nothing to evaluate: the input is empty";
+        Complete(job, it);
+    }
+}
+
+void Scheduler::Complete(GenerationJob * job, std::vector<GenerationJob *>::iterator & it) {
+    if (job->generating) job->result.generateMs = NowMs() - job->t1;
+    it = jobs_.erase(it);
+    job->Finish(std::move(job->result));  // the job belongs to JS from here
+}
+
+int32_t Scheduler::PromptBudget(int32_t nGenerating, int32_t room) const {
+    (void) nGenerating;
+    if (room <= 0) return 0;
+    if (genStepMs_ <= 0 || promptTokenMs_ <= 0) return std::min(room, 16);
+    // a step with k prompt tokens costs about genStepMs_ + k * promptTokenMs_
+    const double k = genStepMs_ / promptTokenMs_;
+    return (int32_t) std::clamp<double>(k, 1.0, (double) room);
+}
+
+bool Scheduler::Step() {
+    std::lock_guard<std::mutex> step(stepMutex_);
+    std::vector<GenerationJob *> arrived;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        arrived.swap(incoming_);
+    }
+    for (GenerationJob * job : arrived) Admit(job);
+    for (auto it = jobs_.begin(); it != jobs_.end();) {
+        GenerationJob * job = *it;
+        if (job->Cancelled()) {
+            job->result.finishReason = "abort";
+            Complete(job, it);
+        } else {
+            ++it;
+        }
+    }
+    if (jobs_.empty()) return false;
+
+    batch_.n_tokens = 0;
+    inBatch_.clear();
+    auto add = [&](GenerationJob * job, llama_token token, llama_pos pos, bool output) {
+        const int32_t k = batch_.n_tokens++;
+        batch_.token[k] = token;
+        batch_.pos[k] = pos;
+        batch_.n_seq_id[k] = 1;
+        batch_.seq_id[k][0] = job->Request().seq;
+        batch_.logits[k] = output;
+        job->batchTokens++;
+        if (output) job->outIdx = k;
+    };
+    // the next token of every generating sequence that JS keeps up with
+    int32_t nGen = 0;
+    std::vector<GenerationJob *> prompts;
+    for (GenerationJob * job : jobs_) {
+        job->batchTokens = 0;
+        job->outIdx = -1;
+        if (!job->generating) {
+            prompts.push_back(job);
+        } else if (job->HasCredit() && nGen < nBatch_) {
+            add(job, job->next, job->pos, true);
+            inBatch_.push_back(job);
+            nGen++;
+        }
+    }
+    // prompt chunks: the room left, shared evenly, starting with a different prompt each step
+    if (!prompts.empty()) {
+        const int32_t room = nBatch_ - nGen;
+        int32_t left = nGen > 0 ? PromptBudget(nGen, room) : room;
+        const size_t n = prompts.size();
+        const size_t first = rotate_++ % n;
+        std::vector<int32_t> share(n, 0);
+        auto remaining = [&](size_t i) {
+            return (int32_t) (prompts[i]->Request().input.size() - prompts[i]->promptDone) - share[i];
+        };
+        while (left > 0) {
+            int32_t open = 0;
+            for (size_t i = 0; i < n; i++) open += remaining(i) > 0;
+            if (open == 0) break;
+            const int32_t each = std::max(1, left / open);
+            for (size_t k = 0; k < n && left > 0; k++) {
+                const size_t i = (first + k) % n;
+                const int32_t give = std::min({each, remaining(i), left});
+                if (give <= 0) continue;
+                share[i] += give;
+                left -= give;
+            }
+        }
+        for (size_t k = 0; k < n; k++) {
+            const size_t i = (first + k) % n;
+            if (share[i] == 0) continue;
+            GenerationJob * job = prompts[i];
+            const auto & input = job->Request().input;
+            for (int32_t j = 0; j < share[i]; j++) {
+                const size_t at = job->promptDone + j;
+                add(job, input[at], job->pos + j, at + 1 == input.size());
+            }
+            inBatch_.push_back(job);
+        }
+    }
+    if (batch_.n_tokens == 0) return false;
+
+    const double t = NowMs();
+    const int32_t rc = llama_decode(ctx_, batch_);
+    const double ms = NowMs() - t;
+    if (rc != 0) {
+        // 2: aborted, which happens only when every job of the batch was cancelled; they end at
+        // the start of the next step, with what the KV cache kept
+        if (rc != 2) Fail(rc);
+        inBatch_.clear();
+        return true;
+    }
+    steps++;
+    tokens += batch_.n_tokens;
+    if ((int32_t) inBatch_.size() > widest.load()) widest.store((int32_t) inBatch_.size());
+    const int32_t nPrompt = batch_.n_tokens - nGen;
+    if (nPrompt == 0) {
+        genStepMs_ = genStepMs_ > 0 ? 0.8 * genStepMs_ + 0.2 * ms : ms;
+    } else if (nGen == 0 || genStepMs_ > 0) {
+        const double perToken = std::max(1e-3, (ms - (nGen > 0 ? genStepMs_ : 0.0)) / nPrompt);
+        // steps that share the batch with generating sequences set the cost that matters
+        if (nGen > 0 || promptTokenMs_ <= 0) promptTokenMs_ = promptTokenMs_ > 0 ? 0.7 * promptTokenMs_ + 0.3 * perToken : perToken;
+    }
+
+    for (auto it = jobs_.begin(); it != jobs_.end();) {
+        GenerationJob * job = *it;
+        if (job->batchTokens == 0) {
+            ++it;
+            continue;
+        }
+        job->pos += job->batchTokens;
+        bool goOn = true;
+        if (!job->generating) {
+            job->promptDone += job->batchTokens;
+            if (job->promptDone == job->Request().input.size()) {
+                job->generating = true;
+                job->t1 = NowMs();
+                job->result.promptMs = job->t1 - job->t0;
+                job->result.nPromptTokens = (int32_t) job->promptDone;
+                goOn = job->Request().maxTokens > 0 && job->SampleAndEmit(job->outIdx);
+                if (job->Request().maxTokens == 0) job->result.finishReason = "length";
+            }
+        } else {
+            goOn = job->SampleAndEmit(job->outIdx);
+        }
+        if (goOn) {
+            ++it;
+            continue;
+        }
+        if (job->result.finishReason.empty()) job->result.finishReason = job->StopReason();
+        Complete(job, it);
+    }
+    inBatch_.clear();
+    return true;
+}
+
+void Scheduler::Fail(int32_t rc) {
+    llama_memory_t mem = llama_get_memory(ctx_);
+    bool hasPrompt = false;
+    for (const GenerationJob * job : inBatch_) hasPrompt |= !job->generating;
+    for (auto it = jobs_.begin(); it != jobs_.end();) {
+        GenerationJob * job = *it;
+        const llama_seq_id seq = job->Request().seq;
+        // No KV slot for the batch: the prompts that came with it fail, generating sequences
+        // whose cache is untouched go on.
+        const bool untouched = llama_memory_seq_pos_max(mem, seq) + 1 == job->pos;
+        if (job->batchTokens == 0 || (rc == 1 && hasPrompt && job->generating && untouched)) {
+            ++it;
+            continue;
+        }
+        GenerationResult & r = job->result;
+        if (rc == 1) {
+            r.errorCode = "ERR_CONTEXT_FULL";
+            r.errorMessage = job->generating
+                ? "the context is full after " + std::to_string(r.nGenerated) + " generated tokens: its sequences hold " +
+                      std::to_string(llama_n_ctx(ctx_)) + " tokens together (use a larger nCtx, or fewer sequences at once)"
+                : "the context is full: no KV cache slot for the prompt (use a larger nCtx, a shorter prompt, or fewer sequences at once)";
+        } else {
+            r.errorCode = "ERR_DECODE";
+            r.errorMessage = "llama_decode failed with code " + std::to_string(rc);
+        }
+        Complete(job, it);
+    }
+}
+
+}  // namespace hermes3

@@ -1,0 +1,98 @@
+// Continuous batching: one scheduler thread per context owns its llama_context. Each step it
+// gathers the next token of every generating sequence and chunks of the prompts that have
+// arrived (within nBatch, shared fairly), decodes them in one llama_decode call, samples each
+// sequence with its own sampler and hands each its token. Sequences join and leave between
+// steps; other work on the context (removing tokens, saving and restoring a sequence) runs on
+// the same thread between steps, so nothing touches the llama_context concurrently.
+#pragma once
+
+#include "llama.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+namespace hermes3 {
+
+class GenerationJob;
+
+class Scheduler {
+  public:
+    Scheduler(llama_context * ctx, const llama_vocab * vocab);
+    ~Scheduler();
+    Scheduler(const Scheduler &) = delete;
+    Scheduler & operator=(const Scheduler &) = delete;
+
+    // Main thread: marks the job's sequence busy and queues the job for the next step.
+    void Submit(GenerationJob * job);
+    // Main thread: the generation of `seq` has been delivered to JS; the sequence is free again.
+    void Release(llama_seq_id seq);
+    bool Busy(llama_seq_id seq);
+    bool AnyBusy();
+    // Any thread but the scheduler's: forgets a job that is being destroyed (environment teardown).
+    // Waits for the step in progress, so the job is never used after this returns.
+    void Detach(GenerationJob * job);
+    // Any thread but the scheduler's (the libuv pool): runs fn on the scheduler thread between
+    // two steps and waits for it. Exceptions thrown by fn are rethrown here.
+    void Call(const std::function<void()> & fn);
+    // The abort callback of the llama_context: true when every sequence of the batch being
+    // decoded has been cancelled, or the scheduler is stopping.
+    bool Aborting() const;
+
+    // decode steps and tokens decoded so far, and the most sequences one step has served
+    std::atomic<int64_t> steps{0};
+    std::atomic<int64_t> tokens{0};
+    std::atomic<int32_t> widest{0};
+
+  private:
+    struct Command {
+        const std::function<void()> * fn;
+        std::exception_ptr error;
+        bool done = false;
+    };
+
+    void Loop();
+    // One decode step; false when there was nothing to decode.
+    bool Step();
+    void Admit(GenerationJob * job);
+    void Complete(GenerationJob * job, std::vector<GenerationJob *>::iterator & it);
+    // Ends the jobs of a failed decode (llama_decode's return code rc).
+    void Fail(int32_t rc);
+    // Prompt tokens a step may add while other sequences generate, so that no token of theirs
+    // waits longer than about twice one generation step.
+    int32_t PromptBudget(int32_t nGenerating, int32_t room) const;
+
+    llama_context * const ctx_;
+    const llama_vocab * const vocab_;
+    const int32_t nBatch_;
+
+    std::mutex mutex_;  // guards incoming_, commands_, busy_, stop_
+    std::condition_variable cv_;
+    std::condition_variable commandDone_;
+    std::vector<GenerationJob *> incoming_;
+    std::deque<Command *> commands_;
+    std::set<llama_seq_id> busy_;
+    bool stop_ = false;
+    std::atomic<bool> stopping_{false};
+
+    std::mutex stepMutex_;  // held by the scheduler thread for a whole step
+    std::vector<GenerationJob *> jobs_;     // admitted jobs, in arrival order
+    std::vector<GenerationJob *> inBatch_;  // the jobs of the decode in progress
+    size_t rotate_ = 0;                     // first prompt served, for fairness between prompts
+
+    // step costs, for the prompt budget (milliseconds, moving averages; 0: not measured yet)
+    double genStepMs_ = 0;
+    double promptTokenMs_ = 0;
+
+    llama_batch batch_;
+    std::thread thread_;
+};
+
+}  // namespace hermes3
