@@ -7,6 +7,7 @@
 
 #include "ggml-backend.h"
 
+#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -32,7 +33,11 @@ void AttachThreadPools(ContextHandle & h, int32_t threads, int32_t threadsBatch)
         h.poolBatch.pool = new_fn(&pb);
         h.poolBatch.free_fn = free_fn;
     }
-    if (h.pool.pool) llama_attach_threadpool(h.ctx, h.pool.pool, h.poolBatch.pool ? h.poolBatch.pool : h.pool.pool);
+    if (!h.pool.pool) return;
+    ggml_threadpool_t batch = h.poolBatch.pool ? h.poolBatch.pool : h.pool.pool;
+    llama_attach_threadpool(h.ctx, h.pool.pool, batch);
+    // the draft context runs on the same thread as the target, never at the same time
+    if (h.draftCtx) llama_attach_threadpool(h.draftCtx, h.pool.pool, batch);
 }
 
 bool AbortCallback(void * data) {
@@ -85,17 +90,39 @@ Napi::Value ContextWrap::Create(const Napi::CallbackInfo & info) {
     p.kv_unified = o.Get("kvUnified").ToBoolean();
     p.no_perf = true;
 
+    // speculative decoding: { nDraft, ngramMin, ngramMax, model? }
+    DraftConfig draft;
+    std::shared_ptr<ModelHandle> draftModel;
+    Napi::Value d = o.Get("draft");
+    if (d.IsObject()) {
+        Napi::Object dobj = d.As<Napi::Object>();
+        draft.nDraft = dobj.Get("nDraft").As<Napi::Number>().Int32Value();
+        draft.ngramMin = dobj.Get("ngramMin").As<Napi::Number>().Int32Value();
+        draft.ngramMax = dobj.Get("ngramMax").As<Napi::Number>().Int32Value();
+        Napi::Value dm = dobj.Get("model");
+        if (dm.IsObject()) draftModel = ModelWrap::Unwrap(dm.As<Napi::Object>())->Require(env);
+    }
+
     using Result = std::shared_ptr<ContextHandle>;
     return PromiseWorker<Result>::Run(
         env, "hermes3:createContext",
-        [model, p]() -> Result {
+        [model, p, draft, draftModel]() -> Result {
             BeginErrorCapture();
             llama_context * ctx = llama_init_from_model(model->model, p);
             std::string errors = EndErrorCapture();
             if (!ctx) throw NativeError("ERR_CONTEXT_CREATE", errors.empty() ? "llama.cpp could not create the context" : errors);
             auto handle = std::make_shared<ContextHandle>(model, ctx);
+            DraftConfig config = draft;
+            if (draftModel) {
+                BeginErrorCapture();
+                handle->draftCtx = llama_init_from_model(draftModel->model, p);
+                errors = EndErrorCapture();
+                if (!handle->draftCtx) throw NativeError("ERR_CONTEXT_CREATE", "cannot create the draft model's context: " + (errors.empty() ? std::string("llama.cpp refused it") : errors));
+                handle->draftModel = draftModel;
+                config.draftCtx = handle->draftCtx;
+            }
             AttachThreadPools(*handle, p.n_threads, p.n_threads_batch);
-            handle->scheduler = std::make_unique<Scheduler>(ctx, model->vocab);
+            handle->scheduler = std::make_unique<Scheduler>(ctx, model->vocab, config);
             llama_set_abort_callback(ctx, AbortCallback, handle->scheduler.get());
             return handle;
         },
@@ -128,7 +155,10 @@ Napi::Value ContextWrap::RemoveTokens(const Napi::CallbackInfo & info) {
         [handle, seq, from, to]() {
             bool ok = false;
             llama_context * ctx = handle->ctx;
-            handle->scheduler->Call([&]() { ok = llama_memory_seq_rm(llama_get_memory(ctx), seq, from, to); });
+            handle->scheduler->Call([&]() {
+                ok = llama_memory_seq_rm(llama_get_memory(ctx), seq, from, to);
+                handle->scheduler->Truncated(seq, std::max(0, from));
+            });
             return ok;
         },
         [](Napi::Env env, bool & ok) -> Napi::Value { return Napi::Boolean::New(env, ok); });
@@ -191,6 +221,7 @@ Napi::Value ContextWrap::RestoreSequence(const Napi::CallbackInfo & info) {
             llama_context * ctx = handle->ctx;
             handle->scheduler->Call([&]() {
                 llama_memory_seq_rm(llama_get_memory(ctx), seq, -1, -1);
+                handle->scheduler->Truncated(seq, 0);
                 BeginErrorCapture();
                 const size_t n = llama_state_seq_set_data(ctx, bytes->data(), bytes->size(), seq);
                 std::string errors = EndErrorCapture();

@@ -27,9 +27,13 @@ Napi::Value GenerationJob::Start(const Napi::CallbackInfo & info, const std::sha
     job->ctx_ = ctx;
     job->sampler_ = sampler;
     job->req_.seq = seq;
-    job->req_.keep = info[1].As<Napi::Number>().Int32Value();
-    Napi::Int32Array input = info[2].As<Napi::Int32Array>();
-    job->req_.input.assign(input.Data(), input.Data() + input.ElementLength());
+    Napi::Int32Array tokens = info[2].As<Napi::Int32Array>();
+    const size_t n = tokens.ElementLength();
+    const size_t keep = std::min<size_t>(n, (size_t) std::max(0, info[1].As<Napi::Number>().Int32Value()));
+    job->req_.keep = (int32_t) keep;
+    job->req_.input.assign(tokens.Data() + keep, tokens.Data() + n);
+    job->history.assign(tokens.Data(), tokens.Data() + n);
+    job->history.reserve(n + 64);
     Napi::Object opts = info[4].As<Napi::Object>();
     job->req_.maxTokens = opts.Get("maxTokens").As<Napi::Number>().Int32Value();
     job->req_.window = std::max(1, opts.Get("window").As<Napi::Number>().Int32Value());
@@ -79,6 +83,7 @@ llama_token GenerationJob::Sample(int32_t idx) {
 bool GenerationJob::SampleAndEmit(int32_t idx) {
     const llama_token token = Sample(idx);
     result.nGenerated++;
+    history.push_back(token);
     Emit(token);
     if (llama_vocab_is_eog(ctx_->model->vocab, token)) {
         stopReason_ = "stop";
@@ -163,6 +168,8 @@ void GenerationJob::OnCall(Napi::Env env, Napi::Function fn, GenerationJob * job
             d.Set("nGenerated", done.nGenerated);
             d.Set("promptMs", done.promptMs);
             d.Set("generateMs", done.generateMs);
+            d.Set("draftTokens", done.draftTokens);
+            d.Set("acceptedTokens", done.acceptedTokens);
             doneValue = d;
             if (!done.errorCode.empty()) errorValue = MakeError(env, done.errorCode, done.errorMessage).Value();
         }

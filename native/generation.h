@@ -34,13 +34,16 @@ struct GenerationResult {
     int32_t nGenerated = 0;
     double promptMs = 0;
     double generateMs = 0;
+    int32_t draftTokens = 0;      // speculative tokens proposed
+    int32_t acceptedTokens = 0;   // of which the target model agreed with
 };
 
 double NowMs();
 
 class GenerationJob {
   public:
-    // generate(seq, keep, input, sampler, options, control, onEvent): queues the generation and returns.
+    // generate(seq, keep, tokens, sampler, options, control, onEvent): queues the generation of
+    // the sequence `tokens`, of which the first `keep` are in its KV cache, and returns.
     // onEvent(tokens: Int32Array, bytes: Uint8Array, done: null | { finishReason, nPast, timings }, error?)
     // The job owns references to the context and sampler state, so neither is freed under it.
     static Napi::Value Start(const Napi::CallbackInfo & info, const std::shared_ptr<ContextHandle> & ctx);
@@ -59,6 +62,8 @@ class GenerationJob {
     // Reason to end the generation after its last token, or empty.
     const std::string & StopReason() const { return stopReason_; }
 
+    std::vector<llama_token> history;  // every token of the sequence, by position
+    std::vector<llama_token> drafts;   // speculative tokens to follow `next` in this step
     size_t promptDone = 0;      // input tokens decoded so far
     llama_pos pos = 0;          // position of the next token to decode
     llama_token next = -1;      // sampled token to decode next (generating phase)

@@ -39,6 +39,7 @@ struct ContextHandle {
     ContextHandle(std::shared_ptr<ModelHandle> m, llama_context * c) : model(std::move(m)), ctx(c) {}
     ~ContextHandle() {
         scheduler.reset();  // joins the thread that decodes on the context
+        if (draftCtx) llama_free(draftCtx);
         llama_free(ctx);
         // the pools outlive the context that used them (members are destroyed after this body)
     }
@@ -46,9 +47,11 @@ struct ContextHandle {
     ContextHandle & operator=(const ContextHandle &) = delete;
 
     const std::shared_ptr<ModelHandle> model;  // declared first: freed after the context
+    std::shared_ptr<ModelHandle> draftModel;   // speculative decoding's draft model, if any
     ThreadPool pool;                           // for generation
     ThreadPool poolBatch;                      // for prompts, when its thread count differs
     llama_context * const ctx;
+    llama_context * draftCtx = nullptr;        // on draftModel, with the same sequences
     // owns every use of ctx once created: generations, and the sequence operations it runs
     std::unique_ptr<Scheduler> scheduler;
 };

@@ -7,8 +7,9 @@
 
 namespace hermes3 {
 
-Scheduler::Scheduler(llama_context * ctx, const llama_vocab * vocab)
-    : ctx_(ctx), vocab_(vocab), nBatch_((int32_t) std::max<uint32_t>(llama_n_batch(ctx), 1)) {
+Scheduler::Scheduler(llama_context * ctx, const llama_vocab * vocab, const DraftConfig & draft)
+    : ctx_(ctx), vocab_(vocab), nBatch_((int32_t) std::max<uint32_t>(llama_n_batch(ctx), 1)),
+      drafter_(draft, (int32_t) std::max<uint32_t>(llama_n_batch(ctx), 1), (int32_t) llama_n_seq_max(ctx)) {
     batch_ = llama_batch_init(nBatch_, 0, 1);
     thread_ = std::thread([this]() { Loop(); });
 }
@@ -114,6 +115,7 @@ void Scheduler::Admit(GenerationJob * job) {
     job->pos = req.keep;
     jobs_.push_back(job);
     auto it = jobs_.end() - 1;
+    drafter_.Truncate(req.seq, req.keep);
     if (!llama_memory_seq_rm(llama_get_memory(ctx_), req.seq, req.keep, -1)) {
         job->result.errorCode = "ERR_DECODE";
         job->result.errorMessage = "could not remove cached tokens from the sequence";
@@ -171,19 +173,36 @@ bool Scheduler::Step() {
         job->batchTokens++;
         if (output) job->outIdx = k;
     };
-    // the next token of every generating sequence that JS keeps up with
-    int32_t nGen = 0;
+    // the next token of every generating sequence that JS keeps up with, and its drafts
     std::vector<GenerationJob *> prompts;
+    std::vector<GenerationJob *> gens;
     for (GenerationJob * job : jobs_) {
         job->batchTokens = 0;
         job->outIdx = -1;
+        job->drafts.clear();
         if (!job->generating) {
             prompts.push_back(job);
-        } else if (job->HasCredit() && nGen < nBatch_) {
-            add(job, job->next, job->pos, true);
-            inBatch_.push_back(job);
-            nGen++;
+        } else if (job->HasCredit() && (int32_t) gens.size() < nBatch_) {
+            gens.push_back(job);
         }
+    }
+    if (drafter_.Enabled() && !gens.empty()) {
+        const int32_t nCtxSeq = (int32_t) llama_n_ctx_seq(ctx_);
+        const int32_t room = (nBatch_ - (int32_t) gens.size()) / (int32_t) gens.size();
+        std::vector<int32_t> limits;
+        for (GenerationJob * job : gens) {
+            const int32_t left = job->Request().maxTokens - job->result.nGenerated - 1;
+            limits.push_back(std::max(0, std::min({drafter_.NDraft(), room, left, nCtxSeq - job->pos - 2})));
+        }
+        drafter_.Draft(gens, limits);
+    }
+    int32_t nGen = 0;
+    for (GenerationJob * job : gens) {
+        add(job, job->next, job->pos, true);
+        for (size_t i = 0; i < job->drafts.size(); i++) add(job, job->drafts[i], job->pos + 1 + (llama_pos) i, true);
+        job->outIdx = batch_.n_tokens - job->batchTokens;
+        inBatch_.push_back(job);
+        nGen += job->batchTokens;
     }
     // prompt chunks: the room left, shared evenly, starting with a different prompt each step
     if (!prompts.empty()) {
@@ -250,9 +269,9 @@ bool Scheduler::Step() {
             ++it;
             continue;
         }
-        job->pos += job->batchTokens;
         bool goOn = true;
         if (!job->generating) {
+            job->pos += job->batchTokens;
             job->promptDone += job->batchTokens;
             if (job->promptDone == job->Request().input.size()) {
                 job->generating = true;
@@ -263,7 +282,7 @@ bool Scheduler::Step() {
                 if (job->Request().maxTokens == 0) job->result.finishReason = "length";
             }
         } else {
-            goOn = job->SampleAndEmit(job->outIdx);
+            goOn = Accept(job);
         }
         if (goOn) {
             ++it;
@@ -274,6 +293,27 @@ bool Scheduler::Step() {
     }
     inBatch_.clear();
     return true;
+}
+
+bool Scheduler::Accept(GenerationJob * job) {
+    const int32_t k = (int32_t) job->drafts.size();
+    int32_t j = 0;
+    bool goOn;
+    for (;;) {
+        goOn = job->SampleAndEmit(job->outIdx + j);
+        if (!goOn || j >= k || job->next != job->drafts[j]) break;
+        j++;
+    }
+    // the pending token and the j drafts the target agreed with stay in the cache
+    const llama_pos end = job->pos + j + 1;
+    if (k > 0) {
+        job->result.draftTokens += k;
+        job->result.acceptedTokens += j;
+        llama_memory_seq_rm(llama_get_memory(ctx_), job->Request().seq, end, -1);
+        drafter_.Truncate(job->Request().seq, end);
+    }
+    job->pos = end;
+    return goOn;
 }
 
 void Scheduler::Fail(int32_t rc) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "llama.h"
+#include "speculative.h"
 
 #include <atomic>
 #include <condition_variable>
@@ -25,7 +26,7 @@ class GenerationJob;
 
 class Scheduler {
   public:
-    Scheduler(llama_context * ctx, const llama_vocab * vocab);
+    Scheduler(llama_context * ctx, const llama_vocab * vocab, const DraftConfig & draft = {});
     ~Scheduler();
     Scheduler(const Scheduler &) = delete;
     Scheduler & operator=(const Scheduler &) = delete;
@@ -45,6 +46,9 @@ class Scheduler {
     // The abort callback of the llama_context: true when every sequence of the batch being
     // decoded has been cancelled, or the scheduler is stopping.
     bool Aborting() const;
+    // Scheduler thread (inside Call): the sequence now holds `end` positions; speculative
+    // drafts cached past them are dropped.
+    void Truncated(llama_seq_id seq, llama_pos end) { drafter_.Truncate(seq, end); }
 
     // decode steps and tokens decoded so far, and the most sequences one step has served
     std::atomic<int64_t> steps{0};
@@ -68,6 +72,9 @@ class Scheduler {
     // Prompt tokens a step may add while other sequences generate, so that no token of theirs
     // waits longer than about twice one generation step.
     int32_t PromptBudget(int32_t nGenerating, int32_t room) const;
+    // Verifies the job's drafts against the decoded logits: samples at each position while the
+    // sample equals the draft. False when the generation ends.
+    bool Accept(GenerationJob * job);
 
     llama_context * const ctx_;
     const llama_vocab * const vocab_;
@@ -91,6 +98,7 @@ class Scheduler {
     double genStepMs_ = 0;
     double promptTokenMs_ = 0;
 
+    Drafter drafter_;
     llama_batch batch_;
     std::thread thread_;
 };

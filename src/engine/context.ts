@@ -1,5 +1,5 @@
-import { BusyError, DisposedError, fromNative } from '../errors.js';
-import { getAddon, type NativeContext } from '../native/index.js';
+import { BusyError, DisposedError, OptionsError, fromNative } from '../errors.js';
+import { getAddon, type NativeContext, type NativeContextOptions, type NativeModel } from '../native/index.js';
 import type { Model } from './model.js';
 import { KV_CACHE_TYPES, type contextSchema } from './options.js';
 import { Sequence } from './sequence.js';
@@ -34,6 +34,7 @@ export class Context {
   /** @internal */
   static async create(model: Model, opts: ParsedContextOptions, onDispose: (c: Context) => void): Promise<Context> {
     const threads = opts.threads ?? physicalCores();
+    const draft = opts.draft ? draftOptions(model, opts.draft) : undefined;
     const nBatch = Math.min(opts.nBatch, opts.nCtx);
     try {
       const native = await getAddon().createContext(model.native, {
@@ -47,6 +48,7 @@ export class Context {
         typeK: KV_CACHE_TYPES[opts.kvCacheType],
         typeV: KV_CACHE_TYPES[opts.kvCacheTypeV ?? opts.kvCacheType],
         kvUnified: opts.kvUnified,
+        draft,
       });
       return new Context(model, native, onDispose);
     } catch (err) {
@@ -108,4 +110,21 @@ export class Context {
     if (this.disposed) throw new DisposedError('the context has been disposed');
     if (this.model.isDisposed) throw new DisposedError('the model of this context has been disposed');
   }
+}
+
+/** Checks a speculative decoding option against the model and turns it into the native shape. */
+function draftOptions(model: Model, draft: NonNullable<ParsedContextOptions['draft']>): NativeContextOptions['draft'] {
+  const ngram = draft.ngram === true ? { min: 2, max: 4 } : draft.ngram;
+  if (ngram && ngram.min > ngram.max) throw new OptionsError(`Invalid draft.ngram: min (${ngram.min}) is above max (${ngram.max})`);
+  if (!draft.model) return { nDraft: draft.nDraft, ngramMin: ngram!.min, ngramMax: ngram!.max };
+  const d = draft.model;
+  if (d.isDisposed) throw new DisposedError('the draft model has been disposed');
+  const a = model.info;
+  const b = d.info;
+  if (a.nVocab !== b.nVocab || a.specialTokens.bos !== b.specialTokens.bos || a.specialTokens.eos !== b.specialTokens.eos) {
+    throw new OptionsError(
+      `the draft model's vocabulary does not match the model's (${b.nVocab} tokens, BOS ${b.specialTokens.bos}, EOS ${b.specialTokens.eos}; expected ${a.nVocab}, ${a.specialTokens.bos}, ${a.specialTokens.eos}): use a draft model of the same tokenizer, or draft: { ngram: true }`,
+    );
+  }
+  return { nDraft: draft.nDraft, ngramMin: 0, ngramMax: 0, model: (d as unknown as { native: NativeModel }).native };
 }

@@ -57,8 +57,31 @@ export const contextSchema = z.strictObject({
   /** V cache type (default: kvCacheType) */
   kvCacheTypeV: kvType().optional(),
   kvUnified: bool().default(true),
+  /**
+   * speculative decoding: a draft model of the same vocabulary (`model`, a loaded Model) or
+   * prompt lookup (`ngram`), proposing up to nDraft tokens that the model checks in one batch
+   */
+  draft: z
+    .strictObject({
+      model: z
+        .custom<DraftModel>((v) => typeof v === 'object' && v !== null && 'native' in v && 'info' in v, { error: 'expected a Model from loadModel()' })
+        .optional(),
+      ngram: z
+        .union([z.literal(true), z.strictObject({ min: int(1, 64).default(2), max: int(1, 64).default(4) })], {
+          error: 'expected true or { min, max } (n-gram sizes)',
+        })
+        .optional(),
+      nDraft: int(1, 64).default(8),
+    })
+    .refine((d) => (d.model === undefined) !== (d.ngram === undefined), { error: 'expected either model (a draft model) or ngram (prompt lookup)' })
+    .optional(),
 });
 export type ContextOptions = z.input<typeof contextSchema>;
+/** What the draft option needs of a Model (kept structural: options are below the engine's classes). */
+export interface DraftModel {
+  readonly info: { readonly nVocab: number; readonly specialTokens: { readonly bos: number; readonly eos: number; readonly eog: readonly number[] } };
+  readonly isDisposed: boolean;
+}
 
 export const samplingSchema = {
   /** 0 picks the most likely token (greedy) */

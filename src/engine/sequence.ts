@@ -20,6 +20,9 @@ export interface GenerationTimings {
   generateMs: number;
   promptTokensPerSecond: number;
   generateTokensPerSecond: number;
+  /** speculative decoding (a context with `draft`): tokens proposed, and those the model agreed with */
+  draftTokens: number;
+  acceptedTokens: number;
 }
 
 export interface Chunk {
@@ -233,7 +236,7 @@ export class Sequence {
       const events: NativeEvent[] = [];
       let wake: (() => void) | undefined;
       this.context.native.generate(
-        this.id, keep, Int32Array.from(full.slice(keep)), sampler,
+        this.id, keep, Int32Array.from(full), sampler,
         { maxTokens, window: opts.bufferTokens, special: opts.renderSpecial },
         control,
         (tokens, bytes, done, error) => {
@@ -304,5 +307,7 @@ function timings(done: NativeGenerationDone, cachedTokens: number): GenerationTi
     generateMs: done.generateMs,
     promptTokensPerSecond: rate(done.nPromptTokens, done.promptMs),
     generateTokensPerSecond: rate(done.nGenerated, done.generateMs),
+    draftTokens: done.draftTokens,
+    acceptedTokens: done.acceptedTokens,
   };
 }

@@ -54,6 +54,8 @@ export interface NativeContextOptions {
   typeK: number;
   typeV: number;
   kvUnified: boolean;
+  /** speculative decoding; model absent: prompt lookup with n-grams of ngramMin..ngramMax tokens */
+  draft?: { nDraft: number; ngramMin: number; ngramMax: number; model?: NativeModel };
 }
 
 export interface NativeGenerationDone {
@@ -63,6 +65,8 @@ export interface NativeGenerationDone {
   nGenerated: number;
   promptMs: number;
   generateMs: number;
+  draftTokens: number;
+  acceptedTokens: number;
 }
 
 export type NativeGenerationEvent = (
@@ -73,10 +77,11 @@ export type NativeGenerationEvent = (
 ) => void;
 
 export interface NativeContext {
+  /** tokens: the whole sequence; the first `keep` are in its KV cache already */
   generate(
     seq: number,
     keep: number,
-    input: Int32Array,
+    tokens: Int32Array,
     sampler: NativeSampler,
     options: { maxTokens: number; window: number; special: boolean },
     control: Int32Array,

@@ -136,7 +136,7 @@ class ScriptedChat extends Chat {
       text: '',
       tokens: [],
       finishReason: 'stop',
-      timings: { promptTokens: tokens.length, cachedTokens: 0, evaluatedTokens: tokens.length, generatedTokens: n, promptMs: 1, generateMs: 1, promptTokensPerSecond: 1, generateTokensPerSecond: 1 },
+      timings: { promptTokens: tokens.length, cachedTokens: 0, evaluatedTokens: tokens.length, generatedTokens: n, promptMs: 1, generateMs: 1, promptTokensPerSecond: 1, generateTokensPerSecond: 1, draftTokens: 0, acceptedTokens: 0 },
     };
   }
 }

@@ -1,0 +1,51 @@
+// Draft tokens for speculative decoding: proposed by a small draft model of the same vocabulary
+// (decoded on a llama_context of its own, all drafting sequences batched together), or looked up
+// in the sequence's own tokens (prompt lookup: the tokens that followed the last earlier
+// occurrence of its final n-gram). The scheduler verifies them in one batch of the target model.
+#pragma once
+
+#include "llama.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace hermes3 {
+
+class GenerationJob;
+
+struct DraftConfig {
+    int32_t nDraft = 0;                  // 0: no speculation
+    int32_t ngramMin = 0;                // prompt lookup n-gram sizes (0: off)
+    int32_t ngramMax = 0;
+    llama_context * draftCtx = nullptr;  // draft model context (nullptr: prompt lookup)
+};
+
+class Drafter {
+  public:
+    Drafter(const DraftConfig & config, int32_t nBatch, int32_t nSeqMax);
+    ~Drafter();
+    Drafter(const Drafter &) = delete;
+    Drafter & operator=(const Drafter &) = delete;
+
+    bool Enabled() const { return config_.nDraft > 0; }
+    int32_t NDraft() const { return config_.nDraft; }
+    // Fills each job's `drafts` with at most limits[i] tokens to follow its pending token.
+    void Draft(const std::vector<GenerationJob *> & jobs, const std::vector<int32_t> & limits);
+    // The sequence now holds `end` positions: later draft cache entries are dropped.
+    void Truncate(llama_seq_id seq, llama_pos end);
+
+  private:
+    void DraftWithModel(const std::vector<GenerationJob *> & jobs, const std::vector<int32_t> & limits);
+    bool Decode();
+
+    DraftConfig config_;
+    int32_t nBatch_;
+    llama_batch batch_;
+    std::vector<llama_pos> valid_;  // per sequence: draft cache positions that match it
+};
+
+// The tokens that followed the latest earlier occurrence of the last n tokens of `history`
+// (n from ngramMax down to ngramMin), at most `limit` of them.
+std::vector<llama_token> LookupDraft(const std::vector<llama_token> & history, int32_t ngramMin, int32_t ngramMax, int32_t limit);
+
+}  // namespace hermes3
