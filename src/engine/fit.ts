@@ -9,6 +9,7 @@ import { planMemory, type DevicePlan, type MemoryPlan, type PlanOptions } from '
 import { readGgufHeader } from '../gguf/reader.js';
 import { SHAPES, shapeParams } from '../gguf/shapes.js';
 import { offloadGpus, type DeviceInfo } from './backends.js';
+import { contextRange, type ContextRange } from './options.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -32,7 +33,8 @@ const BITS: Array<[string, number]> = [
 export interface FitRequest {
   /** the model: a file, or a shape and quant */
   model: Pick<PlanOptions, 'modelPath' | 'shape' | 'quant'>;
-  nCtx: number | 'auto';
+  /** a length, or the longest that fits: 'auto' (at most AUTO_CTX_MAX) or a range */
+  nCtx: number | 'auto' | ContextRange;
   nGpuLayers: number | 'auto' | 'max';
   nCtxTrain: number;
   kvCacheType?: PlanOptions['kvCacheType'];
@@ -86,7 +88,7 @@ export async function fitMemory(req: FitRequest): Promise<Fit> {
   const gpusFit = (p: MemoryPlan) => p.devices.every((d) => d.device === 'CPU' || d.totalBytes <= free(d));
   const nLayer = (await plan(256, 0)).nLayer;
 
-  const contexts = req.nCtx === 'auto' ? contextCandidates(req.nCtxTrain) : [req.nCtx];
+  const contexts = typeof req.nCtx === 'number' ? [req.nCtx] : contextCandidates(contextRange(req.nCtx, req.nCtxTrain));
 
   const layersFor = async (nCtx: number): Promise<number> => {
     // without a GPU llama.cpp keeps every layer on the CPU, whatever was asked
@@ -154,10 +156,15 @@ async function paramCount(req: FitRequest): Promise<number> {
   return shapeParams(SHAPES[req.model.shape!]);
 }
 
-/** Context lengths to try for nCtx 'auto', longest first. */
-export function contextCandidates(nCtxTrain: number): number[] {
-  const out: number[] = [];
-  for (let c = Math.min(nCtxTrain, 1 << 17); c >= 512; c = c > 4096 ? c / 2 : c - 512) out.push(Math.floor(c));
+/**
+ * Context lengths to try for a range, longest first: max, the powers of two below it down to
+ * 8192, then steps of 512, ending with min.
+ */
+export function contextCandidates(range: { min: number; max: number }): number[] {
+  const out = [range.max];
+  const next = (c: number) => (c > 8192 ? 2 ** Math.ceil(Math.log2(c) - 1) : Math.ceil(c / 512) * 512 - 512);
+  for (let c = next(range.max); c > range.min; c = next(c)) out.push(c);
+  if (range.min < range.max) out.push(range.min);
   return out;
 }
 
@@ -170,7 +177,7 @@ export async function fitContext(req: Omit<FitRequest, 'nGpuLayers'> & { nGpuLay
   const contextBytes = async (nCtx: number) =>
     (await plan(nCtx, req.nGpuLayers)).devices.map((d) => ({ name: name(d), free: free(d), bytes: d.kvCacheBytes + d.computeBytes + d.outputBytes }));
   const fits = (parts: Array<{ free: number; bytes: number }>) => parts.every((p) => p.bytes <= p.free);
-  const candidates = req.nCtx === 'auto' ? contextCandidates(req.nCtxTrain) : [req.nCtx];
+  const candidates = typeof req.nCtx === 'number' ? [req.nCtx] : contextCandidates(contextRange(req.nCtx, req.nCtxTrain));
   for (const c of candidates) if (fits(await contextBytes(c))) return c;
   const wanted = candidates[0];
   const parts = await contextBytes(wanted);
