@@ -45,6 +45,11 @@ export interface FitRequest {
   devices: readonly DeviceInfo[];
   /** what is being fitted, for messages */
   label: string;
+  /**
+   * The mapped file stays resident beside the repacked copies (mmap with mlock). Otherwise each
+   * repacked tensor is resident once: its mapped pages are released as it is copied.
+   */
+  keepsMappedCopies?: boolean;
 }
 
 export interface Fit {
@@ -59,7 +64,7 @@ export interface Fit {
  * What a plan is checked against: the CPU and the GPUs llama.cpp offloads to, each with its free
  * memory after headroom, and the plan options those devices imply.
  */
-function budget(req: Pick<FitRequest, 'devices' | 'model' | 'kvCacheType' | 'nSeqMax' | 'nUbatch' | 'flashAttention'>, tensorSplit?: number[]) {
+function budget(req: Pick<FitRequest, 'devices' | 'model' | 'kvCacheType' | 'nSeqMax' | 'nUbatch' | 'flashAttention' | 'keepsMappedCopies'>, tensorSplit?: number[]) {
   const cpu = req.devices.find((d) => d.type === 'cpu');
   const gpus = offloadGpus(req.devices);
   const device = (d: DevicePlan) => (d.device === 'CPU' ? cpu : gpus[d.gpu ?? 0]);
@@ -72,6 +77,8 @@ function budget(req: Pick<FitRequest, 'devices' | 'model' | 'kvCacheType' | 'nSe
       return dev ? dev.freeBytes - headroom(dev.totalBytes) : d.device === 'CPU' ? Infinity : 0;
     },
     name: (d: DevicePlan) => device(d)?.name ?? d.device,
+    /** the memory a device's part of the plan holds resident: repacked weights count once */
+    need: (d: DevicePlan) => d.totalBytes - (req.keepsMappedCopies ? 0 : d.repackBytes),
     plan: (nCtx: number, nGpuLayers: number) =>
       planMemory({ ...req.model, nCtx, nGpuLayers, gpu: gpus.length > 0, tensorSplit, kvCacheType: req.kvCacheType, nSeqMax: req.nSeqMax, nUbatch: req.nUbatch, flashAttention: req.flashAttention }),
   };
@@ -83,9 +90,9 @@ export async function fitMemory(req: FitRequest): Promise<Fit> {
   const gpus = offloadGpus(req.devices);
   // several GPUs: llama.cpp's default split, by their free memory
   const tensorSplit = gpus.length > 1 ? gpus.map((g) => Math.max(g.freeBytes, 0)) : undefined;
-  const { free, name, plan, total: budgetTotal } = budget(req, tensorSplit);
-  const fits = (p: MemoryPlan) => p.devices.every((d) => d.totalBytes <= free(d));
-  const gpusFit = (p: MemoryPlan) => p.devices.every((d) => d.device === 'CPU' || d.totalBytes <= free(d));
+  const { free, name, need, plan, total: budgetTotal } = budget(req, tensorSplit);
+  const fits = (p: MemoryPlan) => p.devices.every((d) => need(d) <= free(d));
+  const gpusFit = (p: MemoryPlan) => p.devices.every((d) => d.device === 'CPU' || need(d) <= free(d));
   const nLayer = (await plan(256, 0)).nLayer;
 
   const contexts = typeof req.nCtx === 'number' ? [req.nCtx] : contextCandidates(contextRange(req.nCtx, req.nCtxTrain));
@@ -117,7 +124,7 @@ export async function fitMemory(req: FitRequest): Promise<Fit> {
   const wantCtx = contexts[0];
   const wantLayers = await layersFor(wantCtx);
   const needed = await plan(wantCtx, wantLayers);
-  const parts = needed.devices.map((d) => `${gib(d.totalBytes)} on the ${name(d)} (${gib(free(d))} free after headroom)`);
+  const parts = needed.devices.map((d) => `${gib(need(d))} on the ${name(d)} (${gib(free(d))} free after headroom)`);
   const options: string[] = [];
   if (gpus.length > 0 && wantLayers > 0) {
     for (let n = wantLayers - 1; n >= 0; n--) {
@@ -138,6 +145,7 @@ export async function fitMemory(req: FitRequest): Promise<Fit> {
   for (const [quant, bits] of BITS) {
     const weights = (nParams * bits) / 8;
     if (bits >= bitsNow - 0.2) continue;
+    // the smaller file's weights, each resident once
     const total = needed.totalBytes - needed.weightsBytes - needed.repackBytes + weights;
     if (total <= budgetTotal) {
       // "an IQ4_XS", "a Q4_K_M": the article follows the letter's spoken name

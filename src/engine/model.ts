@@ -57,6 +57,7 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
       nCtxTrain,
       devices,
       label: basename(opts.modelPath),
+      keepsMappedCopies: opts.useMmap && opts.useMlock,
     });
     nGpuLayers = fit.nGpuLayers;
     // several GPUs: load with the split the plan assumed, so that layers land where planned

@@ -37,9 +37,11 @@ const contextSize = () =>
     [
       ctxLength(),
       z.literal('auto'),
-      z.strictObject({ min: ctxLength().optional(), max: ctxLength().optional() }).refine((r) => r.min === undefined || r.max === undefined || r.min <= r.max),
+      z.strictObject({ min: ctxLength().optional(), max: ctxLength().optional() }).refine((r) => r.min === undefined || r.max === undefined || r.min <= r.max, {
+        error: 'expected a range { min, max } with min <= max',
+      }),
     ],
-    { error: "expected an integer between 16 and 16777216, 'auto', or a range { min, max } of such integers with min <= max" },
+    { error: "expected an integer between 16 and 16777216, 'auto', or a range { min, max } of such integers" },
   );
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;

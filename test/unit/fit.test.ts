@@ -26,6 +26,17 @@ describe('fitting to device memory', () => {
     expect(more.devices.find((d) => d.device === 'GPU')!.totalBytes).toBeGreaterThan(4 * GiB - headroom(4 * GiB));
   });
 
+  it('counts repacked weights once on the CPU (their mapped pages are released), twice with mmap and mlock', async () => {
+    const plan = await planMemory({ shape: '8b', quant: 'Q4_K_M', nCtx: 4096 });
+    expect(plan.repackBytes).toBeGreaterThan(GiB);
+    // free memory (after 0.5 GiB of headroom) between the two needs
+    const between = (plan.totalBytes - plan.repackBytes / 2) / GiB + 0.5;
+    const devices = [{ ...cpu(between), totalBytes: between * GiB }];
+    expect((await fitMemory({ ...hermes8b, nCtx: 4096, nGpuLayers: 0, devices })).nCtx).toBe(4096);
+    const err = await fitMemory({ ...hermes8b, nCtx: 4096, nGpuLayers: 0, devices, keepsMappedCopies: true }).catch((e) => e);
+    expect(err).toBeInstanceOf(InsufficientMemoryError);
+  });
+
   it('keeps everything on the CPU without a GPU', async () => {
     const fit = await fitMemory({ ...hermes8b, nCtx: 4096, nGpuLayers: 'auto', devices: [cpu(32)] });
     expect(fit.nGpuLayers).toBe(0);
@@ -43,12 +54,13 @@ describe('fitting to device memory', () => {
 
   it(`stops nCtx 'auto' at ${AUTO_CTX_MAX} tokens, and goes shorter only when that does not fit`, async () => {
     expect((await fitMemory({ ...hermes8b, nCtx: 'auto', nGpuLayers: 0, devices: [cpu(64)] })).nCtx).toBe(AUTO_CTX_MAX);
-    // 8B Q4_K_M on a 5.5 GiB CPU: the weights leave room for about 4.5k tokens of f16 KV cache
-    const fit = await fitMemory({ ...hermes8b, nCtx: 'auto', nGpuLayers: 0, devices: [cpu(5.5)] });
-    expect(fit.nCtx).toBeLessThan(AUTO_CTX_MAX);
-    expect(fit.nCtx % 512).toBe(0);
-    const longer = await planMemory({ shape: '8b', quant: 'Q4_K_M', nCtx: fit.nCtx + 512 });
-    expect(longer.totalBytes).toBeGreaterThan(5.5 * GiB - headroom(11 * GiB));
+    // a 1 GiB CPU (0.5 GiB after headroom) holds the compute buffers and a few thousand tokens
+    const nCtx = await fitContext({ ...hermes8b, nCtx: 'auto', nGpuLayers: 0, devices: [cpu(1)] });
+    expect(nCtx).toBeLessThan(AUTO_CTX_MAX);
+    expect(nCtx % 512).toBe(0);
+    const contextBytes = (p: Awaited<ReturnType<typeof planMemory>>) => p.kvCacheBytes + p.computeBytes + p.outputBytes;
+    expect(contextBytes(await planMemory({ shape: '8b', quant: 'Q4_K_M', nCtx }))).toBeLessThanOrEqual(0.5 * GiB);
+    expect(contextBytes(await planMemory({ shape: '8b', quant: 'Q4_K_M', nCtx: nCtx + 512 }))).toBeGreaterThan(0.5 * GiB);
     // a training context shorter than the cap is the limit
     expect((await fitMemory({ ...hermes8b, nCtxTrain: 2048, nCtx: 'auto', nGpuLayers: 0, devices: [cpu(64)] })).nCtx).toBe(2048);
   });
