@@ -42,6 +42,7 @@ Wrapped * Find(ggml_backend_buffer_type_t buft) {
 
 // Drops this process's mapping of the whole pages inside [data, data + size). The partial pages
 // at either end may hold a neighbouring tensor that is used from the mapping, so they stay.
+// Linux only: elsewhere MADV_DONTNEED on a file mapping need not free anything.
 void Release(const void * data, size_t size) {
 #if defined(__linux__)
     static const uintptr_t page = (uintptr_t) sysconf(_SC_PAGESIZE);
@@ -79,7 +80,6 @@ ggml_backend_buffer_t AllocWrapped(ggml_backend_buffer_type_t buft, size_t size)
 size_t InstallMappedRelease() {
     static std::once_flag once;
     std::call_once(once, [] {
-#if defined(__linux__)
         ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
         if (!cpu) return;
         auto get_extra = (ggml_backend_dev_get_extra_bufts_t) ggml_backend_reg_get_proc_address(
@@ -94,7 +94,6 @@ size_t InstallMappedRelease() {
             g_count++;
             buft->iface.alloc_buffer = AllocWrapped;
         }
-#endif
     });
     return g_count;
 }
