@@ -1,6 +1,7 @@
 #include "model.h"
 
 #include "log.h"
+#include "mapped_release.h"
 #include "worker.h"
 
 #include <cmath>
@@ -112,11 +113,20 @@ Napi::Value ModelWrap::Load(const Napi::CallbackInfo & info) {
         params.tensor_split = split->data();
     }
 
+    // weights copied out of the mapping (repacked for the CPU) release their mapped pages as they
+    // are copied; with mlock the caller asked for the file to stay resident, so it does
+    InstallMappedRelease();
+    const bool releaseMapped = mmap && !mlock;
+
     return PromiseWorker<llama_model *>::Run(
         env, "hermes3:loadModel",
-        [path, params, progress, split]() {
+        [path, params, progress, split, releaseMapped]() {
             BeginErrorCapture();
-            llama_model * model = llama_model_load_from_file(path.c_str(), params);
+            llama_model * model;
+            {
+                ScopedMappedRelease release(releaseMapped);
+                model = llama_model_load_from_file(path.c_str(), params);
+            }
             std::string errors = EndErrorCapture();
             if (progress->tsfn) progress->tsfn.Release();
             if (!model) {

@@ -12,7 +12,7 @@ export { loadModel, setLogger, Model, type ModelInfo } from './engine/model.js';
 export { Context } from './engine/context.js';
 export { Sequence, type Chunk, type FinishReason, type GenerationTimings } from './engine/sequence.js';
 export { quantize, type QuantizeOptions } from './engine/quantize.js';
-export type { LoadModelOptions, ContextOptions, GenerateOptions, Logger, LogLevel, KvCacheType } from './engine/options.js';
+export type { LoadModelOptions, ContextOptions, ContextRange, GenerateOptions, Logger, LogLevel, KvCacheType } from './engine/options.js';
 export { formatChat, renderChat, type FormatOptions } from './chat/format.js';
 export { Chat, type ChatOptions, type SendOptions, type ChatEvent, type ChatResult, type ChatUsage, type ChatFormatter } from './chat/session.js';
 export { tokenizeParts } from './chat/tokenize.js';

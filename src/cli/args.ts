@@ -37,7 +37,8 @@ export const modelArgs = {
 } as const;
 
 export const modelArgsUsage = `  --model FILE         GGUF model file (required)
-  --ctx N|auto         context length (default: min(training context, 4096))
+  --ctx N|auto         context length (default: min(training context, 4096); auto: the
+                       longest that fits in memory, up to 8192)
   --threads N          CPU threads (default: physical cores)
   --gpu-layers N|max|auto  layers to offload to the GPU (default auto: as many as fit)
   --temperature T      sampling temperature; 0 is greedy (default 0.8)

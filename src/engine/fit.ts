@@ -9,6 +9,7 @@ import { planMemory, type DevicePlan, type MemoryPlan, type PlanOptions } from '
 import { readGgufHeader } from '../gguf/reader.js';
 import { SHAPES, shapeParams } from '../gguf/shapes.js';
 import { offloadGpus, type DeviceInfo } from './backends.js';
+import { contextRange, type ContextRange } from './options.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -32,7 +33,8 @@ const BITS: Array<[string, number]> = [
 export interface FitRequest {
   /** the model: a file, or a shape and quant */
   model: Pick<PlanOptions, 'modelPath' | 'shape' | 'quant'>;
-  nCtx: number | 'auto';
+  /** a length, or the longest that fits: 'auto' (at most AUTO_CTX_MAX) or a range */
+  nCtx: number | 'auto' | ContextRange;
   nGpuLayers: number | 'auto' | 'max';
   nCtxTrain: number;
   kvCacheType?: PlanOptions['kvCacheType'];
@@ -43,6 +45,11 @@ export interface FitRequest {
   devices: readonly DeviceInfo[];
   /** what is being fitted, for messages */
   label: string;
+  /**
+   * The mapped file stays resident beside the repacked copies (mmap with mlock). Otherwise each
+   * repacked tensor is resident once: its mapped pages are released as it is copied.
+   */
+  keepsMappedCopies?: boolean;
 }
 
 export interface Fit {
@@ -57,7 +64,7 @@ export interface Fit {
  * What a plan is checked against: the CPU and the GPUs llama.cpp offloads to, each with its free
  * memory after headroom, and the plan options those devices imply.
  */
-function budget(req: Pick<FitRequest, 'devices' | 'model' | 'kvCacheType' | 'nSeqMax' | 'nUbatch' | 'flashAttention'>, tensorSplit?: number[]) {
+function budget(req: Pick<FitRequest, 'devices' | 'model' | 'kvCacheType' | 'nSeqMax' | 'nUbatch' | 'flashAttention' | 'keepsMappedCopies'>, tensorSplit?: number[]) {
   const cpu = req.devices.find((d) => d.type === 'cpu');
   const gpus = offloadGpus(req.devices);
   const device = (d: DevicePlan) => (d.device === 'CPU' ? cpu : gpus[d.gpu ?? 0]);
@@ -70,6 +77,8 @@ function budget(req: Pick<FitRequest, 'devices' | 'model' | 'kvCacheType' | 'nSe
       return dev ? dev.freeBytes - headroom(dev.totalBytes) : d.device === 'CPU' ? Infinity : 0;
     },
     name: (d: DevicePlan) => device(d)?.name ?? d.device,
+    /** the memory a device's part of the plan holds resident: repacked weights count once */
+    need: (d: DevicePlan) => d.totalBytes - (req.keepsMappedCopies ? 0 : d.repackBytes),
     plan: (nCtx: number, nGpuLayers: number) =>
       planMemory({ ...req.model, nCtx, nGpuLayers, gpu: gpus.length > 0, tensorSplit, kvCacheType: req.kvCacheType, nSeqMax: req.nSeqMax, nUbatch: req.nUbatch, flashAttention: req.flashAttention }),
   };
@@ -81,12 +90,12 @@ export async function fitMemory(req: FitRequest): Promise<Fit> {
   const gpus = offloadGpus(req.devices);
   // several GPUs: llama.cpp's default split, by their free memory
   const tensorSplit = gpus.length > 1 ? gpus.map((g) => Math.max(g.freeBytes, 0)) : undefined;
-  const { free, name, plan, total: budgetTotal } = budget(req, tensorSplit);
-  const fits = (p: MemoryPlan) => p.devices.every((d) => d.totalBytes <= free(d));
-  const gpusFit = (p: MemoryPlan) => p.devices.every((d) => d.device === 'CPU' || d.totalBytes <= free(d));
+  const { free, name, need, plan, total: budgetTotal } = budget(req, tensorSplit);
+  const fits = (p: MemoryPlan) => p.devices.every((d) => need(d) <= free(d));
+  const gpusFit = (p: MemoryPlan) => p.devices.every((d) => d.device === 'CPU' || need(d) <= free(d));
   const nLayer = (await plan(256, 0)).nLayer;
 
-  const contexts = req.nCtx === 'auto' ? contextCandidates(req.nCtxTrain) : [req.nCtx];
+  const contexts = typeof req.nCtx === 'number' ? [req.nCtx] : contextCandidates(contextRange(req.nCtx, req.nCtxTrain));
 
   const layersFor = async (nCtx: number): Promise<number> => {
     // without a GPU llama.cpp keeps every layer on the CPU, whatever was asked
@@ -115,7 +124,7 @@ export async function fitMemory(req: FitRequest): Promise<Fit> {
   const wantCtx = contexts[0];
   const wantLayers = await layersFor(wantCtx);
   const needed = await plan(wantCtx, wantLayers);
-  const parts = needed.devices.map((d) => `${gib(d.totalBytes)} on the ${name(d)} (${gib(free(d))} free after headroom)`);
+  const parts = needed.devices.map((d) => `${gib(need(d))} on the ${name(d)} (${gib(free(d))} free after headroom)`);
   const options: string[] = [];
   if (gpus.length > 0 && wantLayers > 0) {
     for (let n = wantLayers - 1; n >= 0; n--) {
@@ -136,6 +145,7 @@ export async function fitMemory(req: FitRequest): Promise<Fit> {
   for (const [quant, bits] of BITS) {
     const weights = (nParams * bits) / 8;
     if (bits >= bitsNow - 0.2) continue;
+    // the smaller file's weights, each resident once
     const total = needed.totalBytes - needed.weightsBytes - needed.repackBytes + weights;
     if (total <= budgetTotal) {
       // "an IQ4_XS", "a Q4_K_M": the article follows the letter's spoken name
@@ -154,10 +164,15 @@ async function paramCount(req: FitRequest): Promise<number> {
   return shapeParams(SHAPES[req.model.shape!]);
 }
 
-/** Context lengths to try for nCtx 'auto', longest first. */
-export function contextCandidates(nCtxTrain: number): number[] {
-  const out: number[] = [];
-  for (let c = Math.min(nCtxTrain, 1 << 17); c >= 512; c = c > 4096 ? c / 2 : c - 512) out.push(Math.floor(c));
+/**
+ * Context lengths to try for a range, longest first: max, the powers of two below it down to
+ * 8192, then steps of 512, ending with min.
+ */
+export function contextCandidates(range: { min: number; max: number }): number[] {
+  const out = [range.max];
+  const next = (c: number) => (c > 8192 ? 2 ** Math.ceil(Math.log2(c) - 1) : Math.ceil(c / 512) * 512 - 512);
+  for (let c = next(range.max); c > range.min; c = next(c)) out.push(c);
+  if (range.min < range.max) out.push(range.min);
   return out;
 }
 
@@ -170,7 +185,7 @@ export async function fitContext(req: Omit<FitRequest, 'nGpuLayers'> & { nGpuLay
   const contextBytes = async (nCtx: number) =>
     (await plan(nCtx, req.nGpuLayers)).devices.map((d) => ({ name: name(d), free: free(d), bytes: d.kvCacheBytes + d.computeBytes + d.outputBytes }));
   const fits = (parts: Array<{ free: number; bytes: number }>) => parts.every((p) => p.bytes <= p.free);
-  const candidates = req.nCtx === 'auto' ? contextCandidates(req.nCtxTrain) : [req.nCtx];
+  const candidates = typeof req.nCtx === 'number' ? [req.nCtx] : contextCandidates(contextRange(req.nCtx, req.nCtxTrain));
   for (const c of candidates) if (fits(await contextBytes(c))) return c;
   const wanted = candidates[0];
   const parts = await contextBytes(wanted);

@@ -7,13 +7,10 @@ import { Context } from './context.js';
 import { getBackendInfo, offloadGpus } from './backends.js';
 import { fitContext, fitMemory } from './fit.js';
 import { basename } from 'node:path';
-import { contextSchema, loadModelSchema, type ContextOptions, type LoadModelOptions, type Logger } from './options.js';
+import { DEFAULT_CTX, contextSchema, loadModelSchema, type ContextOptions, type LoadModelOptions, type Logger } from './options.js';
 import { parseOptions } from './validate.js';
 
 export type ModelInfo = NativeModelInfo;
-
-/** Context length when none is asked for (capped by the training context). */
-const DEFAULT_CTX = 4096;
 
 const LOG_LEVEL_IDS = { debug: 1, info: 2, warn: 3, error: 4 } as const;
 
@@ -48,7 +45,9 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
   // the layer count llama.cpp will really offload: blocks plus the output layer, none without a GPU
   let nGpuLayers = 0;
   let tensorSplit: number[] | undefined;
-  let defaultNCtx = opts.nCtx === 'auto' ? undefined : opts.nCtx;
+  // a length to fit ('auto' or a range) is fitted once, here: contexts then default to the result
+  const fitsLength = opts.nCtx !== undefined && typeof opts.nCtx !== 'number';
+  let defaultNCtx = typeof opts.nCtx === 'number' ? opts.nCtx : undefined;
   if (!opts.vocabOnly && header.tensors.length > 0) {
     const devices = getBackendInfo().devices;
     const fit = await fitMemory({
@@ -58,11 +57,12 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
       nCtxTrain,
       devices,
       label: basename(opts.modelPath),
+      keepsMappedCopies: opts.useMmap && opts.useMlock,
     });
     nGpuLayers = fit.nGpuLayers;
     // several GPUs: load with the split the plan assumed, so that layers land where planned
     tensorSplit = fit.tensorSplit;
-    if (opts.nCtx === 'auto') defaultNCtx = fit.nCtx;
+    if (fitsLength) defaultNCtx = fit.nCtx;
     if ((opts.nGpuLayers === 'max' || (typeof opts.nGpuLayers === 'number' && opts.nGpuLayers > 0)) && offloadGpus(devices).length === 0) {
       warn(
         opts,
@@ -157,7 +157,7 @@ export class Model {
     if (this.info.nLayer === 0) throw new OptionsError('this model was loaded with vocabOnly: true and cannot create contexts');
     const opts = parseOptions(contextSchema, options, 'createContext');
     const requested = opts.nCtx ?? this.defaultNCtx ?? Math.min(this.info.nCtxTrain || DEFAULT_CTX, DEFAULT_CTX);
-    const nBatch = Math.min(opts.nBatch, requested === 'auto' ? opts.nBatch : requested);
+    const nBatch = Math.min(opts.nBatch, typeof requested === 'number' ? requested : opts.nBatch);
     const nCtx = await fitContext({
       model: { modelPath: this.path },
       nCtx: requested,

@@ -5,6 +5,45 @@
 import { z } from 'zod';
 import { abortSignal, bool, int, num } from './validate.js';
 
+/** Context length when none is asked for (capped by the training context). */
+export const DEFAULT_CTX = 4096;
+
+/**
+ * The longest context nCtx 'auto' fits; a longer one is asked for with a range, e.g.
+ * `{ max: 131072 }`. A 131,072-token f16 KV cache is 4 GiB for the 1B shape and 16 GiB for 8B,
+ * and llama.cpp clears (writes) all of it when the context is created.
+ */
+export const AUTO_CTX_MAX = 8192;
+
+/** A context length to fit: the longest that fits in memory, between min and max tokens. */
+export interface ContextRange {
+  /** fail with InsufficientMemoryError rather than go below this (default 512) */
+  min?: number;
+  /** the longest to try (default: the training context) */
+  max?: number;
+}
+
+/** What 'auto' and a range mean: 'auto' is at most AUTO_CTX_MAX tokens; a range without max reaches the training context. */
+export function contextRange(nCtx: 'auto' | ContextRange, nCtxTrain: number): { min: number; max: number } {
+  const range = nCtx === 'auto' ? { max: AUTO_CTX_MAX } : nCtx;
+  const train = nCtxTrain > 0 ? nCtxTrain : DEFAULT_CTX;
+  const min = range.min ?? Math.min(512, train, range.max ?? train);
+  return { min, max: Math.max(min, Math.min(range.max ?? train, train)) };
+}
+
+const ctxLength = () => int(16, 1 << 24);
+const contextSize = () =>
+  z.union(
+    [
+      ctxLength(),
+      z.literal('auto'),
+      z.strictObject({ min: ctxLength().optional(), max: ctxLength().optional() }).refine((r) => r.min === undefined || r.max === undefined || r.min <= r.max, {
+        error: 'expected a range { min, max } with min <= max',
+      }),
+    ],
+    { error: "expected an integer between 16 and 16777216, 'auto', or a range { min, max } of such integers" },
+  );
+
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export type Logger = (level: LogLevel, message: string) => void;
@@ -17,8 +56,8 @@ export const loadModelSchema = z.strictObject({
       error: "expected an integer >= 0, 'max' or 'auto'",
     })
     .default('auto'),
-  /** default context length for createContext(); 'auto': the longest that fits */
-  nCtx: z.union([int(16, 1 << 24), z.literal('auto')], { error: "expected an integer between 16 and 16777216 or 'auto'" }).optional(),
+  /** default context length for createContext(); 'auto' or a range { min, max }: the longest that fits (see contextRange) */
+  nCtx: contextSize().optional(),
   useMmap: bool().default(true),
   useMlock: bool().default(false),
   /** load the vocabulary only (tokenize/detokenize, no contexts) */
@@ -40,8 +79,8 @@ const kvType = () =>
   });
 
 export const contextSchema = z.strictObject({
-  /** context length in tokens, shared by all sequences; 'auto': the longest that fits (default: the model's nCtx option, else min(training context, 4096)) */
-  nCtx: z.union([int(16, 1 << 24), z.literal('auto')], { error: "expected an integer between 16 and 16777216 or 'auto'" }).optional(),
+  /** context length in tokens, shared by all sequences; 'auto' or a range { min, max }: the longest that fits (default: the model's nCtx option, else min(training context, DEFAULT_CTX)) */
+  nCtx: contextSize().optional(),
   /** most tokens submitted to one decode call */
   nBatch: int(1, 1 << 20).default(512),
   /** physical batch size (default: nBatch) */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { getBackendInfo, InsufficientMemoryError, loadModel, setLogger } from '../../src/index.js';
+import { getBackendInfo, InsufficientMemoryError, loadModel, OptionsError, setLogger } from '../../src/index.js';
+import { AUTO_CTX_MAX } from '../../src/engine/options.js';
 import { FIXTURES, hasGpu } from '../fixtures.js';
 
 const withGpu = hasGpu();
@@ -17,11 +18,25 @@ describe('memory fitting on this machine', () => {
     if (process.arch === 'x64') expect(info.cpu.variant).toMatch(/^[a-z0-9]+$/);
   });
 
-  it("fits nCtx 'auto' to the training context when memory allows", async () => {
+  it(`fits nCtx 'auto' up to ${AUTO_CTX_MAX} tokens, and a range up to the training context when memory allows`, async () => {
     const model = await loadModel({ modelPath: FIXTURES.q4km, nCtx: 'auto', nGpuLayers: 'auto' });
     expect(model.nGpuLayers).toBe(withGpu ? model.info.nLayer + 1 : 0);
-    const ctx = await model.createContext();
-    expect(ctx.nCtx).toBe(131072);
+    expect((await model.createContext()).nCtx).toBe(AUTO_CTX_MAX);
+    expect((await model.createContext({ nCtx: { max: 16384 } })).nCtx).toBe(16384);
+    expect((await model.createContext({ nCtx: {} })).nCtx).toBe(model.info.nCtxTrain);
+    await model.dispose();
+    const ranged = await loadModel({ modelPath: FIXTURES.q4km, nCtx: { min: 1024, max: 2048 } });
+    expect((await ranged.createContext()).nCtx).toBe(2048);
+    await ranged.dispose();
+  });
+
+  it('names a range that is not one', async () => {
+    const model = await loadModel({ modelPath: FIXTURES.q4km });
+    const err = await model.createContext({ nCtx: { min: 4096, max: 1024 } }).catch((e) => e);
+    expect(err).toBeInstanceOf(OptionsError);
+    expect(err.message).toBe(
+      "Invalid option nCtx for createContext: expected a range { min, max } with min <= max, received an object",
+    );
     await model.dispose();
   });
 

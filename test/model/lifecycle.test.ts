@@ -93,7 +93,7 @@ describe('lifetime', () => {
 
   it('validates context and generation options', async () => {
     await expect(model.createContext({ nCtx: 'big' as never })).rejects.toThrow(
-      "Invalid option nCtx for createContext: expected an integer between 16 and 16777216 or 'auto', received 'big' (string)",
+      "Invalid option nCtx for createContext: expected an integer between 16 and 16777216, 'auto', or a range { min, max } of such integers, received 'big' (string)",
     );
     const ctx = await model.createContext({ nCtx: 256 });
     const seq = ctx.sequence();
