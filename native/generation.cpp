@@ -84,6 +84,7 @@ bool GenerationJob::SampleAndEmit(int32_t idx) {
     const llama_token token = Sample(idx);
     result.nGenerated++;
     history.push_back(token);
+    lastEmitMs = NowMs();
     Emit(token);
     if (llama_vocab_is_eog(ctx_->model->vocab, token)) {
         stopReason_ = "stop";

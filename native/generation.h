@@ -72,6 +72,7 @@ class GenerationJob {
     int32_t outIdx = -1;        // batch index of its logits in that step, -1: none
     double t0 = 0;              // admitted
     double t1 = 0;              // input decoded
+    double lastEmitMs = 0;      // when its last token was handed to JS
     GenerationResult result;
     std::atomic<bool> detached{false};  // the scheduler has let go of the job
 

@@ -133,12 +133,14 @@ void Scheduler::Complete(GenerationJob * job, std::vector<GenerationJob *>::iter
     job->Finish(std::move(job->result));  // the job belongs to JS from here
 }
 
-int32_t Scheduler::PromptBudget(int32_t nGenerating, int32_t room) const {
-    (void) nGenerating;
+int32_t Scheduler::PromptBudget(int32_t room) const {
     if (room <= 0) return 0;
-    if (genStepMs_ <= 0 || promptTokenMs_ <= 0) return std::min(room, 16);
+    // until a mixed step has been measured, one token: small batches cost far more per token
+    // than the prompt-only steps suggest (on a CPU, two tokens cost about twice one)
+    if (genStepMs_ <= 0 || promptTokenMs_ <= 0) return std::min(room, 1);
     // a step with k prompt tokens costs about genStepMs_ + k * promptTokenMs_
-    const double k = genStepMs_ / promptTokenMs_;
+    // (with a margin for the noise of the estimate)
+    const double k = 0.8 * genStepMs_ / promptTokenMs_;
     return (int32_t) std::clamp<double>(k, 1.0, (double) room);
 }
 
@@ -176,6 +178,10 @@ bool Scheduler::Step() {
     // the next token of every generating sequence that JS keeps up with, and its drafts
     std::vector<GenerationJob *> prompts;
     std::vector<GenerationJob *> gens;
+    // a sequence whose consumer is a moment behind still counts as generating: a prompt chunk
+    // sized for an idle context would stall it when it resumes
+    const double recent = NowMs() - std::max(50.0, 4 * genStepMs_);
+    bool generating = false;
     for (GenerationJob * job : jobs_) {
         job->batchTokens = 0;
         job->outIdx = -1;
@@ -184,6 +190,9 @@ bool Scheduler::Step() {
             prompts.push_back(job);
         } else if (job->HasCredit() && (int32_t) gens.size() < nBatch_) {
             gens.push_back(job);
+            generating = true;
+        } else if (job->lastEmitMs > recent) {
+            generating = true;
         }
     }
     if (drafter_.Enabled() && !gens.empty()) {
@@ -207,7 +216,7 @@ bool Scheduler::Step() {
     // prompt chunks: the room left, shared evenly, starting with a different prompt each step
     if (!prompts.empty()) {
         const int32_t room = nBatch_ - nGen;
-        int32_t left = nGen > 0 ? PromptBudget(nGen, room) : room;
+        int32_t left = generating ? PromptBudget(room) : room;
         const size_t n = prompts.size();
         const size_t first = rotate_++ % n;
         std::vector<int32_t> share(n, 0);
@@ -257,10 +266,10 @@ bool Scheduler::Step() {
     const int32_t nPrompt = batch_.n_tokens - nGen;
     if (nPrompt == 0) {
         genStepMs_ = genStepMs_ > 0 ? 0.8 * genStepMs_ + 0.2 * ms : ms;
-    } else if (nGen == 0 || genStepMs_ > 0) {
-        const double perToken = std::max(1e-3, (ms - (nGen > 0 ? genStepMs_ : 0.0)) / nPrompt);
-        // steps that share the batch with generating sequences set the cost that matters
-        if (nGen > 0 || promptTokenMs_ <= 0) promptTokenMs_ = promptTokenMs_ > 0 ? 0.7 * promptTokenMs_ + 0.3 * perToken : perToken;
+    } else if (nGen > 0 && genStepMs_ > 0) {
+        // the cost of a prompt token in a step shared with generating sequences
+        const double perToken = std::max(1e-3, (ms - genStepMs_) / nPrompt);
+        promptTokenMs_ = promptTokenMs_ > 0 ? 0.7 * promptTokenMs_ + 0.3 * perToken : perToken;
     }
 
     for (auto it = jobs_.begin(); it != jobs_.end();) {

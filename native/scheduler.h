@@ -71,7 +71,7 @@ class Scheduler {
     void Fail(int32_t rc);
     // Prompt tokens a step may add while other sequences generate, so that no token of theirs
     // waits longer than about twice one generation step.
-    int32_t PromptBudget(int32_t nGenerating, int32_t room) const;
+    int32_t PromptBudget(int32_t room) const;
     // Verifies the job's drafts against the decoded logits: samples at each position while the
     // sample equals the draft. False when the generation ends.
     bool Accept(GenerationJob * job);
