@@ -102,6 +102,12 @@ void Scheduler::Loop() {
         if (!commands_.empty() || !incoming_.empty()) continue;
         if (jobs_.empty()) {
             cv_.wait(lock);  // nothing to do until a job or a command arrives
+            // requests made together (in one turn of the event loop) arrive microseconds apart:
+            // let them all in, so that their prompts share the first step
+            if (!incoming_.empty()) {
+                lock.unlock();
+                std::this_thread::sleep_for(std::chrono::microseconds(500));
+            }
         } else {
             // every job waits for JS to take its tokens: poll their credit and cancellation
             cv_.wait_for(lock, std::chrono::milliseconds(1));
