@@ -3,6 +3,8 @@
 #include "generation.h"
 
 #include <algorithm>
+#include <cmath>
+#include <utility>
 
 namespace hermes3 {
 
@@ -54,8 +56,12 @@ bool Drafter::Decode() {
     return llama_decode(config_.draftCtx, batch_) == 0;
 }
 
-static llama_token Argmax(const float * logits, int32_t n) {
-    return (llama_token) (std::max_element(logits, logits + n) - logits);
+// The most likely token and its probability.
+static std::pair<llama_token, float> Best(const float * logits, int32_t n) {
+    const float * top = std::max_element(logits, logits + n);
+    double sum = 0;
+    for (int32_t i = 0; i < n; i++) sum += std::exp((double) (logits[i] - *top));
+    return {(llama_token) (top - logits), (float) (1.0 / sum)};
 }
 
 // Greedy drafts from the draft model. Its cache first catches up with each sequence (the
@@ -120,7 +126,15 @@ void Drafter::DraftWithModel(const std::vector<GenerationJob *> & jobs, const st
         batch_.n_tokens = 0;
         for (size_t i = 0; i < drafting.size(); i++) {
             GenerationJob * job = drafting[i];
-            const llama_token token = Argmax(llama_get_logits_ith(ctx, rows[i]), nVocab);
+            const float * logits = llama_get_logits_ith(ctx, rows[i]);
+            llama_token token;
+            if (config_.pMin > 0) {
+                const auto best = Best(logits, nVocab);
+                if (best.second < config_.pMin) continue;  // the draft model is unsure: stop here
+                token = best.first;
+            } else {
+                token = (llama_token) (std::max_element(logits, logits + nVocab) - logits);
+            }
             if (llama_vocab_is_eog(vocab, token)) continue;
             job->drafts.push_back(token);
             if ((int32_t) job->drafts.size() >= caps[i]) continue;

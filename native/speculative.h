@@ -17,6 +17,7 @@ struct DraftConfig {
     int32_t nDraft = 0;                  // 0: no speculation
     int32_t ngramMin = 0;                // prompt lookup n-gram sizes (0: off)
     int32_t ngramMax = 0;
+    float pMin = 0;                      // draft model: stop drafting below this probability
     llama_context * draftCtx = nullptr;  // draft model context (nullptr: prompt lookup)
 };
 

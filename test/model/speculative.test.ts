@@ -30,8 +30,8 @@ describe('speculative decoding', () => {
   });
 
   it.each([
-    ['a quantized draft model of the same weights', () => ({ model: draftQ8, nDraft: 6 })],
-    ['the model as its own draft', () => ({ model: target, nDraft: 4 })],
+    ['a quantized draft model of the same weights', () => ({ model: draftQ8, nDraft: 6, pMin: 0 })],
+    ['the model as its own draft', () => ({ model: target, nDraft: 4, pMin: 0 })],
     ['prompt lookup', () => ({ ngram: true as const, nDraft: 8 })],
   ])('greedy output with %s is the model\'s own', async (_name, draft) => {
     const expected = await plainRun(repetitive, { maxTokens: 48 });
@@ -49,7 +49,7 @@ describe('speculative decoding', () => {
   });
 
   it('a draft model made from the same weights agrees on most tokens', async () => {
-    const ctx = await target.createContext({ nCtx: 1024, draft: { model: target, nDraft: 4 } });
+    const ctx = await target.createContext({ nCtx: 1024, draft: { model: target, nDraft: 4, pMin: 0 } });
     const r = await generate(ctx.sequence(), plain, { maxTokens: 40 });
     const t = r.last.timings!;
     // the same weights: only batch-size rounding can make it disagree
@@ -57,10 +57,24 @@ describe('speculative decoding', () => {
     await ctx.dispose();
   });
 
+  it('pMin stops drafting where the draft model is unsure', async () => {
+    const drafted = async (pMin: number) => {
+      const ctx = await target.createContext({ nCtx: 1024, draft: { model: draftQ8, nDraft: 8, pMin } });
+      const r = await generate(ctx.sequence(), plain, { maxTokens: 32 });
+      await ctx.dispose();
+      return r;
+    };
+    const all = await drafted(0);
+    const sure = await drafted(0.5);
+    // a random-weight model is rarely sure of anything
+    expect(sure.last.timings!.draftTokens).toBeLessThan(all.last.timings!.draftTokens);
+    expect(sure.tokens).toEqual(all.tokens);
+  });
+
   it('sampled output with a seed is the same as without speculation', async () => {
     const opts = { temperature: 0.9, topK: 0, topP: 1, minP: 0, seed: 1234, maxTokens: 40 };
     const expected = await plainRun(repetitive, opts);
-    const ctx = await target.createContext({ nCtx: 1024, draft: { model: draftQ8, nDraft: 4 } });
+    const ctx = await target.createContext({ nCtx: 1024, draft: { model: draftQ8, nDraft: 4, pMin: 0 } });
     const seq = ctx.sequence();
     const r = await generate(seq, repetitive, opts);
     await seq.clear();
@@ -78,7 +92,7 @@ describe('speculative decoding', () => {
   it('batches the drafts of concurrent sequences, each with its own output', async () => {
     const a = await plainRun(repetitive, { maxTokens: 32 });
     const b = await plainRun(plain, { maxTokens: 32 });
-    const ctx = await target.createContext({ nCtx: 2048, nSeqMax: 2, draft: { model: draftQ8, nDraft: 4 } });
+    const ctx = await target.createContext({ nCtx: 2048, nSeqMax: 2, draft: { model: draftQ8, nDraft: 4, pMin: 0 } });
     const [ra, rb] = await Promise.all([
       generate(ctx.sequence(), repetitive, { maxTokens: 32 }),
       generate(ctx.sequence(), plain, { maxTokens: 32 }),
@@ -91,7 +105,7 @@ describe('speculative decoding', () => {
 
   it('a follow-up turn drafts from where the sequence is, after save and restore too', async () => {
     const again = formatChat([{ role: 'user', content: 'again' }]);
-    const turns = async (draft?: { model: Model; nDraft: number }) => {
+    const turns = async (draft?: { model: Model; nDraft: number; pMin: number }) => {
       const ctx = await target.createContext({ nCtx: 2048, draft });
       const seq = ctx.sequence();
       const first = await generate(seq, repetitive, { maxTokens: 16 });
@@ -103,7 +117,7 @@ describe('speculative decoding', () => {
       await ctx.dispose();
       return [first.tokens, second.tokens, replay.tokens];
     };
-    expect(await turns({ model: draftQ8, nDraft: 4 })).toEqual(await turns());
+    expect(await turns({ model: draftQ8, nDraft: 4, pMin: 0 })).toEqual(await turns());
   });
 
   it('rejects a wrong draft option with a typed error', async () => {
