@@ -90,7 +90,7 @@ Napi::Value ContextWrap::Create(const Napi::CallbackInfo & info) {
     p.kv_unified = o.Get("kvUnified").ToBoolean();
     p.no_perf = true;
 
-    // speculative decoding: { nDraft, ngramMin, ngramMax, pMin, model? }
+    // speculative decoding: { nDraft, ngramMin, ngramMax, pMin, adaptive, model? }
     DraftConfig draft;
     std::shared_ptr<ModelHandle> draftModel;
     Napi::Value d = o.Get("draft");
@@ -100,6 +100,7 @@ Napi::Value ContextWrap::Create(const Napi::CallbackInfo & info) {
         draft.ngramMin = dobj.Get("ngramMin").As<Napi::Number>().Int32Value();
         draft.ngramMax = dobj.Get("ngramMax").As<Napi::Number>().Int32Value();
         draft.pMin = dobj.Get("pMin").As<Napi::Number>().FloatValue();
+        draft.adaptive = dobj.Get("adaptive").ToBoolean();
         Napi::Value dm = dobj.Get("model");
         if (dm.IsObject()) draftModel = ModelWrap::Unwrap(dm.As<Napi::Object>())->Require(env);
     }

@@ -201,7 +201,9 @@ bool Scheduler::Step() {
             generating = true;
         }
     }
-    if (drafter_.Enabled() && !gens.empty()) {
+    const double stepStart = NowMs();
+    const bool drafting = drafter_.UseThisStep() && !gens.empty();
+    if (drafting) {
         const int32_t nCtxSeq = (int32_t) llama_n_ctx_seq(ctx_);
         const int32_t room = (nBatch_ - (int32_t) gens.size()) / (int32_t) gens.size();
         std::vector<int32_t> limits;
@@ -270,20 +272,22 @@ bool Scheduler::Step() {
     tokens += batch_.n_tokens;
     if ((int32_t) inBatch_.size() > widest.load()) widest.store((int32_t) inBatch_.size());
     const int32_t nPrompt = batch_.n_tokens - nGen;
-    if (nPrompt == 0) {
+    if (nPrompt == 0 && !drafting) {
         genStepMs_ = genStepMs_ > 0 ? 0.8 * genStepMs_ + 0.2 * ms : ms;
-    } else if (nGen > 0 && genStepMs_ > 0) {
+    } else if (nPrompt > 0 && nGen > 0 && genStepMs_ > 0 && !drafting) {
         // the cost of a prompt token in a step shared with generating sequences
         const double perToken = std::max(1e-3, (ms - genStepMs_) / nPrompt);
         promptTokenMs_ = promptTokenMs_ > 0 ? 0.7 * promptTokenMs_ + 0.3 * perToken : perToken;
     }
 
+    int32_t emitted = 0;
     for (auto it = jobs_.begin(); it != jobs_.end();) {
         GenerationJob * job = *it;
         if (job->batchTokens == 0) {
             ++it;
             continue;
         }
+        const int32_t before = job->result.nGenerated;
         bool goOn = true;
         if (!job->generating) {
             job->pos += job->batchTokens;
@@ -298,6 +302,7 @@ bool Scheduler::Step() {
             }
         } else {
             goOn = Accept(job);
+            emitted += job->result.nGenerated - before;
         }
         if (goOn) {
             ++it;
@@ -306,6 +311,8 @@ bool Scheduler::Step() {
         if (job->result.finishReason.empty()) job->result.finishReason = job->StopReason();
         Complete(job, it);
     }
+    // the speed of generation steps, with and without drafts (steps with prompt tokens differ)
+    if (nPrompt == 0 && emitted > 0) drafter_.Record(drafting, emitted, NowMs() - stepStart);
     inBatch_.clear();
     return true;
 }

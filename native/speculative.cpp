@@ -31,6 +31,31 @@ Drafter::Drafter(const DraftConfig & config, int32_t nBatch, int32_t nSeqMax)
 
 Drafter::~Drafter() { llama_batch_free(batch_); }
 
+void Drafter::Record(bool drafted, int32_t tokens, double ms) {
+    if (!config_.adaptive || !Enabled() || ms <= 0) return;
+    const double rate = tokens / ms;
+    if (!drafted) {
+        ratePlain_ = ratePlain_ > 0 ? 0.8 * ratePlain_ + 0.2 * rate : rate;
+        if (pause_ > 0) pause_--;
+        return;
+    }
+    rateDraft_ = measured_ > 0 ? 0.7 * rateDraft_ + 0.3 * rate : rate;
+    measured_++;
+    if (ratePlain_ <= 0) {
+        pause_ = 4;  // measure plain decoding first
+        measured_ = 0;
+        return;
+    }
+    if (measured_ < 4) return;
+    if (rateDraft_ < 0.95 * ratePlain_) {
+        pause_ = nextPause_;
+        nextPause_ = std::min(nextPause_ * 2, 512);
+        measured_ = 0;
+    } else {
+        nextPause_ = 16;
+    }
+}
+
 void Drafter::Truncate(llama_seq_id seq, llama_pos end) {
     if (!config_.draftCtx || seq < 0 || (size_t) seq >= valid_.size()) return;
     if (valid_[seq] > end) {

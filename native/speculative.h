@@ -18,6 +18,7 @@ struct DraftConfig {
     int32_t ngramMin = 0;                // prompt lookup n-gram sizes (0: off)
     int32_t ngramMax = 0;
     float pMin = 0;                      // draft model: stop drafting below this probability
+    bool adaptive = true;                // pause drafting while it is slower than plain decoding
     llama_context * draftCtx = nullptr;  // draft model context (nullptr: prompt lookup)
 };
 
@@ -34,6 +35,11 @@ class Drafter {
     void Draft(const std::vector<GenerationJob *> & jobs, const std::vector<int32_t> & limits);
     // The sequence now holds `end` positions: later draft cache entries are dropped.
     void Truncate(llama_seq_id seq, llama_pos end);
+    // Whether this generation step drafts. With `adaptive`, steps with and without drafts are
+    // timed (tokens handed out per millisecond), and drafting pauses while it loses, for a
+    // number of steps that doubles with each loss, then is tried again.
+    bool UseThisStep() const { return Enabled() && pause_ == 0; }
+    void Record(bool drafted, int32_t tokens, double ms);
 
   private:
     void DraftWithModel(const std::vector<GenerationJob *> & jobs, const std::vector<int32_t> & limits);
@@ -43,6 +49,13 @@ class Drafter {
     int32_t nBatch_;
     llama_batch batch_;
     std::vector<llama_pos> valid_;  // per sequence: draft cache positions that match it
+    // adaptive drafting: tokens per ms with and without drafts (moving averages), the steps
+    // measured since drafting resumed, steps left in a pause, and the next pause's length
+    double rateDraft_ = 0;
+    double ratePlain_ = 0;
+    int32_t measured_ = 0;
+    int32_t pause_ = 0;
+    int32_t nextPause_ = 16;
 };
 
 // The tokens that followed the latest earlier occurrence of the last n tokens of `history`

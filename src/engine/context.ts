@@ -116,7 +116,7 @@ export class Context {
 function draftOptions(model: Model, draft: NonNullable<ParsedContextOptions['draft']>): NativeContextOptions['draft'] {
   const ngram = draft.ngram === true ? { min: 2, max: 4 } : draft.ngram;
   if (ngram && ngram.min > ngram.max) throw new OptionsError(`Invalid draft.ngram: min (${ngram.min}) is above max (${ngram.max})`);
-  if (!draft.model) return { nDraft: draft.nDraft, ngramMin: ngram!.min, ngramMax: ngram!.max, pMin: 0 };
+  if (!draft.model) return { nDraft: draft.nDraft, ngramMin: ngram!.min, ngramMax: ngram!.max, pMin: 0, adaptive: draft.adaptive };
   const d = draft.model;
   if (d.isDisposed) throw new DisposedError('the draft model has been disposed');
   const a = model.info;
@@ -126,5 +126,5 @@ function draftOptions(model: Model, draft: NonNullable<ParsedContextOptions['dra
       `the draft model's vocabulary does not match the model's (${b.nVocab} tokens, BOS ${b.specialTokens.bos}, EOS ${b.specialTokens.eos}; expected ${a.nVocab}, ${a.specialTokens.bos}, ${a.specialTokens.eos}): use a draft model of the same tokenizer, or draft: { ngram: true }`,
     );
   }
-  return { nDraft: draft.nDraft, ngramMin: 0, ngramMax: 0, pMin: draft.pMin, model: (d as unknown as { native: NativeModel }).native };
+  return { nDraft: draft.nDraft, ngramMin: 0, ngramMax: 0, pMin: draft.pMin, adaptive: draft.adaptive, model: (d as unknown as { native: NativeModel }).native };
 }

@@ -113,6 +113,8 @@ export const contextSchema = z.strictObject({
       nDraft: int(1, 64).default(8),
       /** draft model: drafting stops at a token the draft model gives less than this probability */
       pMin: num(0, 1).default(0.5),
+      /** time steps with and without drafts, and pause drafting while it is the slower */
+      adaptive: bool().default(true),
     })
     .refine((d) => (d.model === undefined) !== (d.ngram === undefined), { error: 'expected either model (a draft model) or ngram (prompt lookup)' })
     .optional(),

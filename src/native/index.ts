@@ -55,7 +55,7 @@ export interface NativeContextOptions {
   typeV: number;
   kvUnified: boolean;
   /** speculative decoding; model absent: prompt lookup with n-grams of ngramMin..ngramMax tokens */
-  draft?: { nDraft: number; ngramMin: number; ngramMax: number; pMin: number; model?: NativeModel };
+  draft?: { nDraft: number; ngramMin: number; ngramMax: number; pMin: number; adaptive: boolean; model?: NativeModel };
 }
 
 export interface NativeGenerationDone {

@@ -30,9 +30,10 @@ describe('speculative decoding', () => {
   });
 
   it.each([
-    ['a quantized draft model of the same weights', () => ({ model: draftQ8, nDraft: 6, pMin: 0 })],
-    ['the model as its own draft', () => ({ model: target, nDraft: 4, pMin: 0 })],
-    ['prompt lookup', () => ({ ngram: true as const, nDraft: 8 })],
+    ['a quantized draft model of the same weights', () => ({ model: draftQ8, nDraft: 6, pMin: 0, adaptive: false })],
+    ['the model as its own draft', () => ({ model: target, nDraft: 4, pMin: 0, adaptive: false })],
+    ['adaptive drafting (the default)', () => ({ model: draftQ8, nDraft: 4, pMin: 0 })],
+    ['prompt lookup', () => ({ ngram: true as const, nDraft: 8, adaptive: false })],
   ])('greedy output with %s is the model\'s own', async (_name, draft) => {
     const expected = await plainRun(repetitive, { maxTokens: 48 });
     const ctx = await target.createContext({ nCtx: 1024, draft: draft() });
@@ -49,7 +50,7 @@ describe('speculative decoding', () => {
   });
 
   it('a draft model made from the same weights agrees on most tokens', async () => {
-    const ctx = await target.createContext({ nCtx: 1024, draft: { model: target, nDraft: 4, pMin: 0 } });
+    const ctx = await target.createContext({ nCtx: 1024, draft: { model: target, nDraft: 4, pMin: 0, adaptive: false } });
     const r = await generate(ctx.sequence(), plain, { maxTokens: 40 });
     const t = r.last.timings!;
     // the same weights: only batch-size rounding can make it disagree
@@ -59,7 +60,7 @@ describe('speculative decoding', () => {
 
   it('pMin stops drafting where the draft model is unsure', async () => {
     const drafted = async (pMin: number) => {
-      const ctx = await target.createContext({ nCtx: 1024, draft: { model: draftQ8, nDraft: 8, pMin } });
+      const ctx = await target.createContext({ nCtx: 1024, draft: { model: draftQ8, nDraft: 8, pMin, adaptive: false } });
       const r = await generate(ctx.sequence(), plain, { maxTokens: 32 });
       await ctx.dispose();
       return r;
@@ -74,7 +75,7 @@ describe('speculative decoding', () => {
   it('sampled output with a seed is the same as without speculation', async () => {
     const opts = { temperature: 0.9, topK: 0, topP: 1, minP: 0, seed: 1234, maxTokens: 40 };
     const expected = await plainRun(repetitive, opts);
-    const ctx = await target.createContext({ nCtx: 1024, draft: { model: draftQ8, nDraft: 4, pMin: 0 } });
+    const ctx = await target.createContext({ nCtx: 1024, draft: { model: draftQ8, nDraft: 4, pMin: 0, adaptive: false } });
     const seq = ctx.sequence();
     const r = await generate(seq, repetitive, opts);
     await seq.clear();
@@ -92,7 +93,7 @@ describe('speculative decoding', () => {
   it('batches the drafts of concurrent sequences, each with its own output', async () => {
     const a = await plainRun(repetitive, { maxTokens: 32 });
     const b = await plainRun(plain, { maxTokens: 32 });
-    const ctx = await target.createContext({ nCtx: 2048, nSeqMax: 2, draft: { model: draftQ8, nDraft: 4, pMin: 0 } });
+    const ctx = await target.createContext({ nCtx: 2048, nSeqMax: 2, draft: { model: draftQ8, nDraft: 4, pMin: 0, adaptive: false } });
     const [ra, rb] = await Promise.all([
       generate(ctx.sequence(), repetitive, { maxTokens: 32 }),
       generate(ctx.sequence(), plain, { maxTokens: 32 }),
@@ -105,7 +106,7 @@ describe('speculative decoding', () => {
 
   it('a follow-up turn drafts from where the sequence is, after save and restore too', async () => {
     const again = formatChat([{ role: 'user', content: 'again' }]);
-    const turns = async (draft?: { model: Model; nDraft: number; pMin: number }) => {
+    const turns = async (draft?: { model: Model; nDraft: number; pMin: number; adaptive: boolean }) => {
       const ctx = await target.createContext({ nCtx: 2048, draft });
       const seq = ctx.sequence();
       const first = await generate(seq, repetitive, { maxTokens: 16 });
@@ -117,7 +118,7 @@ describe('speculative decoding', () => {
       await ctx.dispose();
       return [first.tokens, second.tokens, replay.tokens];
     };
-    expect(await turns({ model: draftQ8, nDraft: 4, pMin: 0 })).toEqual(await turns());
+    expect(await turns({ model: draftQ8, nDraft: 4, pMin: 0, adaptive: false })).toEqual(await turns());
   });
 
   it('rejects a wrong draft option with a typed error', async () => {
