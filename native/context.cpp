@@ -240,8 +240,8 @@ Napi::Value ContextWrap::Dispose(const Napi::CallbackInfo & info) {
     if (handle_ && handle_->scheduler->AnyBusy()) {
         Throw(env, "ERR_BUSY", "a generation is running on this context; abort it and wait for it first");
     }
-    handle_.reset();
-    return env.Undefined();
+    // the KV cache is freed and the scheduler joined off the main thread
+    return ReleaseOffThread(env, "hermes3:disposeContext", std::move(handle_));
 }
 
 }  // namespace hermes3

@@ -242,9 +242,9 @@ Napi::Value ModelWrap::TokenPieces(const Napi::CallbackInfo & info) {
     return out;
 }
 
+// dispose() -> Promise<void>: the weights are freed off the main thread
 Napi::Value ModelWrap::Dispose(const Napi::CallbackInfo & info) {
-    handle_.reset();
-    return info.Env().Undefined();
+    return ReleaseOffThread(info.Env(), "hermes3:disposeModel", std::move(handle_));
 }
 
 }  // namespace hermes3

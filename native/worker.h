@@ -5,6 +5,7 @@
 #include "common.h"
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -80,5 +81,15 @@ class PromiseWorker : public Napi::AsyncWorker {
     std::string code_ = "ERR_NATIVE";
     std::vector<Napi::ObjectReference> keepAlive_;
 };
+
+// Lets go of `handle` on the libuv pool, so that freeing what it owns (unmapping a model, joining
+// a context's threads) never blocks the event loop. Resolves when it is done.
+template <typename Handle>
+Napi::Promise ReleaseOffThread(Napi::Env env, const char * name, std::shared_ptr<Handle> handle) {
+    auto box = std::make_shared<std::shared_ptr<Handle>>(std::move(handle));
+    return PromiseWorker<bool>::Run(
+        env, name, [box]() { box->reset(); return true; },
+        [](Napi::Env env, bool &) -> Napi::Value { return env.Undefined(); });
+}
 
 }  // namespace hermes3

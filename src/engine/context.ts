@@ -95,7 +95,7 @@ export class Context {
     this.disposing ??= (async () => {
       this.disposed = true;
       await Promise.all([...this.sequences.values()].map((s) => s.dispose()));
-      this.native.dispose();
+      await this.native.dispose();
       this.onDispose(this);
     })();
     return this.disposing;

@@ -185,7 +185,7 @@ export class Model {
     this.disposing ??= (async () => {
       this.disposed = true;
       await Promise.all([...this.contexts].map((c) => c.dispose()));
-      this.native.dispose();
+      await this.native.dispose();
     })();
     return this.disposing;
   }

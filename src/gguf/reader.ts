@@ -122,17 +122,44 @@ function readScalar(c: Cursor, type: GgufValueType, what: string): GgufScalar {
   }
 }
 
-function readValue(c: Cursor, type: GgufValueType, key: string): GgufValue {
+// The parser is a generator that pauses every few thousand array elements (a Llama 3 header has
+// 400k strings): the async reader hands the event loop back at those points, parseGguf does not.
+type Steps<T> = Generator<void, T, void>;
+
+function* readValue(c: Cursor, type: GgufValueType, key: string): Steps<GgufValue> {
   if (type !== GgufValueType.ARRAY) return readScalar(c, type, `value of ${key}`);
   const elemType = c.u32(`array type of ${key}`) as GgufValueType;
   if (elemType === GgufValueType.ARRAY) { c.pos -= 4; c.fail(`${key} is a nested array, which GGUF readers here do not support`); }
   const n = c.count(`array length of ${key}`, MAX_ARRAY);
   const values: GgufScalar[] = new Array(n);
-  for (let i = 0; i < n; i++) values[i] = readScalar(c, elemType, `element ${i} of ${key}`);
+  for (let i = 0; i < n; i++) {
+    values[i] = readScalar(c, elemType, `element ${i} of ${key}`);
+    if ((i & 4095) === 4095) yield;
+  }
   return { type: elemType, values };
 }
 
-function parse(buf: Buffer, complete: boolean, path: string | undefined, fileSize: number): GgufHeader {
+function runSync<T>(steps: Steps<T>): T {
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/** Runs the parser, giving the event loop a turn whenever it has held it for a few ms. */
+async function runAsync<T>(steps: Steps<T>): Promise<T> {
+  let since = performance.now();
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+    if (performance.now() - since > 3) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      since = performance.now();
+    }
+  }
+}
+
+function* parse(buf: Buffer, complete: boolean, path: string | undefined, fileSize: number): Steps<GgufHeader> {
   const c = new Cursor(buf, complete, path);
   const magic = c.u32('magic');
   if (magic !== GGUF_MAGIC) {
@@ -147,7 +174,7 @@ function parse(buf: Buffer, complete: boolean, path: string | undefined, fileSiz
   for (let i = 0; i < nKv; i++) {
     const key = c.str(`metadata key ${i}`);
     const type = c.u32(`type of ${key}`) as GgufValueType;
-    metadata.set(key, { type, value: readValue(c, type, key) });
+    metadata.set(key, { type, value: yield* readValue(c, type, key) });
   }
   const alignEntry = metadata.get('general.alignment')?.value;
   const alignment = typeof alignEntry === 'number' && alignEntry > 0 && (alignEntry & (alignEntry - 1)) === 0 ? alignEntry : GGUF_DEFAULT_ALIGNMENT;
@@ -182,7 +209,7 @@ function parse(buf: Buffer, complete: boolean, path: string | undefined, fileSiz
 
 /** Parses a GGUF header held in memory (the whole file). */
 export function parseGguf(buf: Buffer, path?: string): GgufHeader {
-  return parse(buf, true, path, buf.length);
+  return runSync(parse(buf, true, path, buf.length));
 }
 
 // Parsed headers by path, size and modification time: planning and fitting read the same header
@@ -223,13 +250,13 @@ async function readHeader(path: string): Promise<GgufHeader> {
   }
   try {
     const { size } = await fh.stat();
-    let want = Math.min(size, 8 * 1024 * 1024);
+    let want = Math.min(size, 16 * 1024 * 1024); // a Llama 3 header (tokens and merges) is about 9 MB
     for (;;) {
       const buf = Buffer.alloc(want);
       const { bytesRead } = await fh.read(buf, 0, want, 0);
       const complete = bytesRead >= size;
       try {
-        return parse(buf.subarray(0, bytesRead), complete, path, size);
+        return await runAsync(parse(buf.subarray(0, bytesRead), complete, path, size));
       } catch (err) {
         if (!(err instanceof NeedMore)) throw err;
         want = Math.min(size, want * 4);

@@ -30,7 +30,8 @@ export interface NativeModel {
   info(): NativeModelInfo;
   tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): Int32Array;
   tokenPieces(tokens: ArrayLike<number>, special: boolean): Uint8Array;
-  dispose(): void;
+  /** frees the weights off the main thread */
+  dispose(): Promise<void>;
 }
 
 export interface NativeLoadOptions {
@@ -104,7 +105,8 @@ export interface NativeContext {
     decodedTokens: number;
     widestStep: number;
   };
-  dispose(): void;
+  /** frees the KV cache and joins the scheduler off the main thread */
+  dispose(): Promise<void>;
 }
 
 export interface NativeSampler {
