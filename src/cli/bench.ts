@@ -1,5 +1,5 @@
 import { writeFileSync } from 'node:fs';
-import { OptionsError } from '../errors.js';
+import { Hermes3Error, OptionsError } from '../errors.js';
 import { PEERS } from '../bench/figures.js';
 import { BENCH_QUANTS, defaultCacheDir, parseBenchArgs } from '../bench/options.js';
 import { formatReport } from '../bench/report.js';
@@ -53,4 +53,8 @@ export async function benchCommand(argv: string[], out: NodeJS.WritableStream, s
   out.write(formatReport(result));
   if (options.jsonPath) writeFileSync(options.jsonPath, JSON.stringify(result, null, 2) + '\n');
   if (options.svgPath) writeFileSync(options.svgPath, formatSvg(result));
+  const failed = Object.entries(result.peers).filter(([, r]) => r.status === 'failed');
+  if (failed.length) {
+    throw new Hermes3Error('ERR_BENCH_PEER_FAILED', `${failed.map(([name]) => name).join(', ')} failed (the reason is under the table); the other peers' figures are complete`);
+  }
 }
