@@ -33,7 +33,7 @@ export interface BenchEngine {
   dispose(): Promise<void>;
 }
 
-export async function hermes3Engine(threads: number): Promise<BenchEngine & { model(): Model }> {
+export async function hermes3Engine(threads: number, gpuLayers: number): Promise<BenchEngine & { model(): Model }> {
   const api = await import('../index.js');
   // the addon is loaded here, not inside the timed load (node-llama-cpp's getLlama does the same)
   api.getBackendInfo();
@@ -54,7 +54,7 @@ export async function hermes3Engine(threads: number): Promise<BenchEngine & { mo
     name: 'hermes3',
     bos: 0,
     async load(path) {
-      model = await api.loadModel({ modelPath: path, nGpuLayers: 0 });
+      model = await api.loadModel({ modelPath: path, nGpuLayers: gpuLayers });
       engine.bos = model.info.specialTokens.bos;
       ban = Object.fromEntries(model.info.specialTokens.eog.map((t) => [t, -Infinity]));
     },
@@ -72,9 +72,9 @@ export async function hermes3Engine(threads: number): Promise<BenchEngine & { mo
 }
 
 // node-llama-cpp is imported from the folder it was installed in, without its types
-export async function nodeLlamaCppEngine(entry: string, threads: number): Promise<BenchEngine> {
+export async function nodeLlamaCppEngine(entry: string, threads: number, gpuLayers: number): Promise<BenchEngine> {
   const nlc: any = await import(pathToFileURL(entry).href);
-  const llama: any = await nlc.getLlama({ gpu: false, build: 'never', maxThreads: threads, logLevel: 'error', progressLogs: false });
+  const llama: any = await nlc.getLlama({ gpu: gpuLayers > 0 ? 'auto' : false, build: 'never', maxThreads: threads, logLevel: 'error', progressLogs: false });
   let model: any;
   const wrapSequence = (seq: any): BenchSequence => ({
     prefill: (tokens) => seq.evaluateWithoutGeneratingNewTokens(tokens),
@@ -93,7 +93,7 @@ export async function nodeLlamaCppEngine(entry: string, threads: number): Promis
     name: 'node-llama-cpp',
     bos: 0,
     async load(path) {
-      model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
+      model = await llama.loadModel({ modelPath: path, gpuLayers });
       engine.bos = model.tokens.bos;
     },
     async createContext({ nCtx, nSeq, nBatch }) {

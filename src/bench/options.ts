@@ -17,6 +17,8 @@ export interface BenchOptions {
   shape: ShapeName;
   quant: BenchQuant;
   threads: number;
+  /** layers offloaded to the GPU by every peer (default 0: CPU only) */
+  gpuLayers: number;
   concurrency: number[];
   reps: number;
   only: PeerName[];
@@ -36,6 +38,7 @@ export interface BenchArgs {
   shape?: string;
   quant?: string;
   threads?: string;
+  'gpu-layers'?: string;
   concurrency?: string;
   reps?: string;
   only?: string;
@@ -80,6 +83,7 @@ export function parseBenchArgs(a: BenchArgs): BenchOptions {
     shape: shape as ShapeName,
     quant: quant as BenchQuant,
     threads: int(a.threads, 'threads', 1, 1024, physicalCores()),
+    gpuLayers: int(a['gpu-layers'], 'gpu-layers', 0, 100000, 0),
     concurrency: levels.sort((x, y) => x - y),
     reps: int(a.reps, 'reps', 1, 100, 3),
     only: PEERS.filter((p) => only.includes(p)),

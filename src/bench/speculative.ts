@@ -54,11 +54,17 @@ async function generateRate(model: Model, threads: number, draft?: DraftOption):
   }
 }
 
-export async function speculativeTask(engine: BenchEngine & { model(): Model }, targetPath: string, draftPath: string, threads: number): Promise<SpeculativeResult> {
+export async function speculativeTask(
+  engine: BenchEngine & { model(): Model },
+  targetPath: string,
+  draftPath: string,
+  threads: number,
+  gpuLayers: number,
+): Promise<SpeculativeResult> {
   await engine.load(targetPath);
   const target = engine.model();
   const { loadModel } = await import('../index.js');
-  const draftModel = await loadModel({ modelPath: draftPath, nGpuLayers: 0 });
+  const draftModel = await loadModel({ modelPath: draftPath, nGpuLayers: gpuLayers });
   try {
     const samples: Samples = { [SPEC_BASELINE]: (await generateRate(target, threads)).rate };
     for (const { kind, nDraft } of SPEC_CONFIGS) {

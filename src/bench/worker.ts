@@ -17,6 +17,7 @@ export interface WorkerSpec {
   task: WorkerTask;
   model: string;
   threads: number;
+  gpuLayers: number;
   concurrency: number[];
   /** speculative: the draft model (the target is `model`) */
   draft?: string;
@@ -107,13 +108,13 @@ async function concurrency(engine: BenchEngine, model: string, levels: number[])
 async function main(): Promise<void> {
   const spec = JSON.parse(process.argv[2]) as WorkerSpec;
   if (spec.task === 'speculative') {
-    const engine = await hermes3Engine(spec.threads);
-    const result = await speculativeTask(engine, spec.model, spec.draft!, spec.threads);
+    const engine = await hermes3Engine(spec.threads, spec.gpuLayers);
+    const result = await speculativeTask(engine, spec.model, spec.draft!, spec.threads, spec.gpuLayers);
     await engine.dispose();
     process.stdout.write(RESULT_MARK + JSON.stringify(result) + '\n');
     return;
   }
-  const engine = spec.engine === 'hermes3' ? await hermes3Engine(spec.threads) : await nodeLlamaCppEngine(spec.entry!, spec.threads);
+  const engine = spec.engine === 'hermes3' ? await hermes3Engine(spec.threads, spec.gpuLayers) : await nodeLlamaCppEngine(spec.entry!, spec.threads, spec.gpuLayers);
   let samples: Samples;
   if (spec.task === 'speed') samples = await speed(engine, spec.model);
   else if (spec.task === 'delay') samples = await delay(engine, spec.model);

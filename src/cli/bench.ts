@@ -18,6 +18,7 @@ interleaved, each measurement runs in a process of its own, and the table shows 
   --shape NAME         synthetic model shape, written once into the cache (default 1b)
   --quant TYPE         synthetic model file type: ${BENCH_QUANTS.join(', ')} (default Q4_K_M)
   --threads N          CPU threads for every peer (default: physical cores)
+  --gpu-layers N       layers every peer offloads to the GPU (default 0)
   --concurrency LIST   concurrent sequences for the aggregate speed (default 1,2,4,8)
   --reps N             repetitions (default 3)
   --only LIST          peers to run, of ${PEERS.join(', ')} (default: all)
@@ -36,6 +37,7 @@ export async function benchCommand(argv: string[], out: NodeJS.WritableStream, s
     shape: { type: 'string' },
     quant: { type: 'string' },
     threads: { type: 'string' },
+    'gpu-layers': { type: 'string' },
     concurrency: { type: 'string' },
     reps: { type: 'string' },
     only: { type: 'string' },

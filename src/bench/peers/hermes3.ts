@@ -10,7 +10,7 @@ export function hermes3Peer(): Peer & { speculative?: { available: boolean; reas
     name: 'hermes3',
     async prepare() {},
     async measure(run: PeerRun) {
-      const base = { engine: 'hermes3', model: run.models.model, threads: run.options.threads, concurrency: run.options.concurrency } as const;
+      const base = { engine: 'hermes3', model: run.models.model, threads: run.options.threads, gpuLayers: run.options.gpuLayers, concurrency: run.options.concurrency } as const;
       const samples: Samples = {};
       for (const task of ['speed', 'delay', 'concurrency'] as WorkerTask[]) {
         const r = await runWorker<{ samples: Samples; about: Record<string, unknown> }>({ ...base, task }, run, `hermes3 (${task})`);

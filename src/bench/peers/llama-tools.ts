@@ -33,7 +33,7 @@ export function llamaBenchPeer(): Peer {
     async measure(run) {
       const { model } = run.models;
       const t = String(run.options.threads);
-      const common = ['-m', model, '-t', t, '-ngl', '0', '-r', '1', '-o', 'json'];
+      const common = ['-m', model, '-t', t, '-ngl', String(run.options.gpuLayers), '-r', '1', '-o', 'json'];
       const speed = await runChild(tool, [...common, '-p', String(PROMPT_TOKENS), '-n', String(GEN_TOKENS)], { timeoutS: run.options.timeoutS, measureRss: true, what: 'llama-bench', signal: run.signal });
       const rows = parseJson(speed.stdout, 'llama-bench') as Array<{ n_prompt: number; n_gen: number; avg_ts: number }>;
       const pp = rows.find((r) => r.n_prompt === PROMPT_TOKENS && r.n_gen === 0);
@@ -61,7 +61,7 @@ export function batchedBenchPeer(): Peer {
       const t = String(run.options.threads);
       // one unified KV cache holding every sequence, as hermes3's contexts have by default
       const nCtx = Math.max(1024, Math.max(...levels) * (CONC_PROMPT + CONC_GEN));
-      const args = ['-m', run.models.model, '-t', t, '-tb', t, '-ngl', '0', '-c', String(nCtx), '-b', '2048', '-ub', '512', '-kvu'];
+      const args = ['-m', run.models.model, '-t', t, '-tb', t, '-ngl', String(run.options.gpuLayers), '-c', String(nCtx), '-b', '2048', '-ub', '512', '-kvu'];
       args.push('-npp', String(CONC_PROMPT), '-ntg', String(CONC_GEN), '-npl', levels.join(','), '--output-format', 'jsonl');
       const r = await runChild(tool, args, { timeoutS: run.options.timeoutS, what: 'llama-batched-bench', signal: run.signal });
       const samples: Samples = {};

@@ -16,28 +16,29 @@ import { runWorker } from './worker-child.js';
 
 const exec = promisify(execFile);
 
-/** node-llama-cpp's package with prebuilt binaries for this platform */
-function binaryPackage(): string | undefined {
+/** node-llama-cpp's packages with prebuilt binaries for this platform (and its CUDA build, for a GPU run) */
+function binaryPackages(gpu: boolean): string[] {
   const { platform, arch } = process;
-  if (platform === 'linux' && ['x64', 'arm64'].includes(arch)) return `@node-llama-cpp/linux-${arch}`;
-  if (platform === 'darwin') return arch === 'arm64' ? '@node-llama-cpp/mac-arm64-metal' : '@node-llama-cpp/mac-x64';
-  if (platform === 'win32' && ['x64', 'arm64'].includes(arch)) return `@node-llama-cpp/win-${arch}`;
-  return undefined;
+  const cuda = gpu && arch === 'x64' && platform !== 'darwin' ? ['-cuda'] : [];
+  if (platform === 'linux' && ['x64', 'arm64'].includes(arch)) return ['', ...cuda].map((s) => `@node-llama-cpp/linux-${arch}${s}`);
+  if (platform === 'darwin') return [arch === 'arm64' ? '@node-llama-cpp/mac-arm64-metal' : '@node-llama-cpp/mac-x64'];
+  if (platform === 'win32' && ['x64', 'arm64'].includes(arch)) return ['', ...cuda].map((s) => `@node-llama-cpp/win-${arch}${s}`);
+  return [];
 }
 
 /** Installs node-llama-cpp into `<cache>/node-llama-cpp-<version>` unless it is there; returns its entry module. */
-export async function installNodeLlamaCpp(cacheDir: string, log: (line: string) => void): Promise<{ entry: string; version: string }> {
+export async function installNodeLlamaCpp(cacheDir: string, gpu: boolean, log: (line: string) => void): Promise<{ entry: string; version: string }> {
   const pin = JSON.parse(readFileSync(join(packageRoot, 'vendor', 'llama.cpp.pin.json'), 'utf8')) as { package: string; version: string; commit: string };
   const { version } = pin;
   const dir = join(cacheDir, `node-llama-cpp-${version}`);
   const entry = join(dir, 'node_modules', 'node-llama-cpp', 'dist', 'index.js');
-  const binaries = binaryPackage();
-  if (!binaries) throw new PeerError(`node-llama-cpp has no prebuilt binaries for ${process.platform}-${process.arch}; leave it out with --only`);
-  const installed = join(dir, 'node_modules', ...binaries.split('/'), 'package.json');
-  if (existsSync(entry) && existsSync(installed)) return { entry, version };
+  const binaries = binaryPackages(gpu);
+  if (!binaries.length) throw new PeerError(`node-llama-cpp has no prebuilt binaries for ${process.platform}-${process.arch}; leave it out with --only`);
+  const installed = (name: string) => existsSync(join(dir, 'node_modules', ...name.split('/'), 'package.json'));
+  if (existsSync(entry) && binaries.every(installed)) return { entry, version };
   log(`installing node-llama-cpp@${version} (llama.cpp ${pin.commit.slice(0, 10)}) into ${dir}`);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ private: true, dependencies: { 'node-llama-cpp': version, [binaries]: version } }, null, 2) + '\n');
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ private: true, dependencies: Object.fromEntries(['node-llama-cpp', ...binaries].map((name) => [name, version])) }, null, 2) + '\n');
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
   try {
     // only this platform's binaries (the optional GPU packages are hundreds of MB), and no
@@ -57,14 +58,14 @@ export function nodeLlamaCppPeer(): Peer {
   const peer: Peer = {
     name: 'node-llama-cpp',
     async prepare(run) {
-      const r = await installNodeLlamaCpp(run.options.cacheDir, run.log);
+      const r = await installNodeLlamaCpp(run.options.cacheDir, run.options.gpuLayers > 0, run.log);
       entry = r.entry;
       peer.about = { version: r.version };
     },
     async measure(run: PeerRun) {
       const samples: Samples = {};
       for (const task of ['speed', 'delay', 'concurrency'] as WorkerTask[]) {
-        const spec = { engine: 'node-llama-cpp', entry, task, model: run.models.model, threads: run.options.threads, concurrency: run.options.concurrency } as const;
+        const spec = { engine: 'node-llama-cpp', entry, task, model: run.models.model, threads: run.options.threads, gpuLayers: run.options.gpuLayers, concurrency: run.options.concurrency } as const;
         const r = await runWorker<{ samples: Samples; about: Record<string, unknown> }>(spec, run, `node-llama-cpp (${task})`);
         Object.assign(samples, r.samples);
         peer.about = { ...peer.about, ...r.about };
