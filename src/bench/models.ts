@@ -1,6 +1,7 @@
 /** The model files a run benchmarks: the given file, or synthetic models written once into the cache. */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { inspectGguf } from '../gguf/inspect.js';
 import { writeSyntheticModel } from '../testing/synthetic.js';
 import type { BenchOptions, BenchQuant } from './options.js';
 
@@ -24,6 +25,8 @@ async function synthetic(o: BenchOptions, quant: BenchQuant, log: (line: string)
 
 export async function benchModels(o: BenchOptions, log: (line: string) => void): Promise<BenchModels> {
   const model = o.modelPath ?? (await synthetic(o, o.quant, log));
+  // a file that is not a GGUF model fails here, once, with the reader's message
+  await inspectGguf(model);
   if (!o.speculative || !o.only.includes('hermes3')) return { model };
   if (o.modelPath) {
     log('speculative: skipped, it needs the synthetic pair of one shape (an F16 target, its Q4_K_M draft): use --shape instead of --model');

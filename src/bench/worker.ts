@@ -2,6 +2,7 @@
  * One measurement in a process of its own (`node dist/bench/worker.js SPEC`), so that load time
  * and peak RSS belong to that engine alone. Prints `BENCH-RESULT {json}` as its last line.
  */
+import { Hermes3Error } from '../errors.js';
 import { hermes3Engine, nodeLlamaCppEngine, type BenchEngine } from './engines.js';
 import { CONC_GEN, CONC_PROMPT, DELAY_SEQUENCES, GEN_TOKENS, PROMPT_TOKENS, concurrencyFigure, type Samples } from './figures.js';
 import { DelayMonitor, unionLength } from './stats.js';
@@ -127,8 +128,9 @@ async function main(): Promise<void> {
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/'))) {
   main().then(
     () => process.exit(0),
-    (err: Error) => {
-      process.stderr.write(`${err.stack ?? err}\n`);
+    (err: Error & { code?: string }) => {
+      // the library's own errors say what happened; anything else gets its stack
+      process.stderr.write(err instanceof Hermes3Error ? `${err.message} [${err.code}]\n` : `${err.stack ?? err}\n`);
       process.exit(1);
     },
   );

@@ -80,5 +80,8 @@ describe('hermes3 bench', () => {
     await bad(['--shape', '3b'], "Invalid --shape: expected one of tiny, 1b, 8b, 70b, 405b, received '3b'");
     await bad(['--concurrency', '1,x'], "Invalid --concurrency: expected an integer between 1 and 256, received 'x'");
     await bad(['--model', cliPath, '--shape', '1b'], 'Give one or the other');
+    const notGguf = await cli(['--model', join(root, 'package.json'), '--only', 'hermes3']);
+    expect(notGguf.code).toBe(1);
+    expect(notGguf.stderr).toContain('package.json: not a GGUF file');
   });
 });
