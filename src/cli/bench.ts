@@ -57,6 +57,7 @@ export async function benchCommand(argv: string[], out: NodeJS.WritableStream, s
   if (options.svgPath) writeFileSync(options.svgPath, formatSvg(result));
   const failed = Object.entries(result.peers).filter(([, r]) => r.status === 'failed');
   if (failed.length) {
-    throw new Hermes3Error('ERR_BENCH_PEER_FAILED', `${failed.map(([name]) => name).join(', ')} failed (the reason is under the table); the other peers' figures are complete`);
+    const rest = failed.length === Object.keys(result.peers).length ? 'no figures were measured' : "the other peers' figures are complete";
+    throw new Hermes3Error('ERR_BENCH_PEER_FAILED', `${failed.map(([name]) => name).join(', ')} failed (the reason is under the table); ${rest}`);
   }
 }

@@ -1,5 +1,6 @@
 /** hermes3-native through its public API, each task in a child process of its own. */
 import type { Samples } from '../figures.js';
+import { PeerError } from '../proc.js';
 import { SPEC_BASELINE, type SpeculativeResult } from '../speculative.js';
 import type { WorkerSpec, WorkerTask } from '../worker.js';
 import type { Peer, PeerRun } from './peer.js';
@@ -8,7 +9,13 @@ import { runWorker } from './worker-child.js';
 export function hermes3Peer(): Peer & { speculative?: { available: boolean; reason?: string } } {
   const peer: Peer & { speculative?: { available: boolean; reason?: string } } = {
     name: 'hermes3',
-    async prepare() {},
+    async prepare() {
+      try {
+        (await import('../../index.js')).getBackendInfo();
+      } catch (err) {
+        throw new PeerError(`the hermes3-native addon does not load: ${(err as Error).message}`);
+      }
+    },
     async measure(run: PeerRun) {
       const base = { engine: 'hermes3', model: run.models.model, threads: run.options.threads, gpuLayers: run.options.gpuLayers, concurrency: run.options.concurrency } as const;
       const samples: Samples = {};
