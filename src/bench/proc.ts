@@ -14,7 +14,7 @@ export interface ChildResult {
 /** A peer's run failed; the message says what happened and what to do. */
 export class PeerError extends Error {}
 
-const GNU_TIME = '/usr/bin/time';
+export const GNU_TIME = '/usr/bin/time';
 
 /**
  * Runs `command` and resolves with its output when it exits with 0. `measureRss` runs it under

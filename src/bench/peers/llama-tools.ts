@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CONC_GEN, CONC_PROMPT, GEN_TOKENS, PROMPT_TOKENS, concurrencyFigure, type Samples } from '../figures.js';
-import { PeerError, runChild } from '../proc.js';
+import { GNU_TIME, PeerError, runChild } from '../proc.js';
 import type { Peer, PeerRun } from './peer.js';
 
 const exe = (name: string) => (process.platform === 'win32' ? `${name}.exe` : name);
@@ -29,6 +29,7 @@ export function llamaBenchPeer(): Peer {
     name: 'llama-bench',
     async prepare(run) {
       tool = findTool(run, 'llama-bench');
+      if (!existsSync(GNU_TIME)) run.log(`llama-bench: no peak RSS without GNU time (${GNU_TIME}; Debian/Ubuntu: apt-get install time)`);
     },
     async measure(run) {
       const { model } = run.models;
