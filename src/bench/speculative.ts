@@ -19,8 +19,6 @@ export interface SpeculativeResult {
   samples: Samples;
 }
 
-/** the timings speculative decoding adds */
-type DraftTimings = GenerationTimings & { draftTokens?: number; acceptedTokens?: number };
 type DraftOption = { model: Model; nDraft: number } | { ngram: true; nDraft: number };
 
 /** Figure names of one speculative configuration. */
@@ -28,7 +26,7 @@ export const specFigure = (kind: 'draft' | 'ngram', nDraft: number) => ({ speed:
 export const SPEC_BASELINE = 'spec-target';
 export const SPEC_CONFIGS: ReadonlyArray<{ kind: 'draft' | 'ngram'; nDraft: number }> = [...DRAFT_SIZES.map((nDraft) => ({ kind: 'draft' as const, nDraft })), { kind: 'ngram', nDraft: 8 }];
 
-async function generateRate(model: Model, threads: number, draft?: DraftOption): Promise<{ rate: number; timings: DraftTimings }> {
+async function generateRate(model: Model, threads: number, draft?: DraftOption): Promise<{ rate: number; timings: GenerationTimings }> {
   const options = { nCtx: 1024, threads, ...(draft ? { draft } : {}) } as ContextOptions;
   const ctx = await model.createContext(options);
   try {
@@ -41,7 +39,7 @@ async function generateRate(model: Model, threads: number, draft?: DraftOption):
     let first: number | undefined;
     let last = 0;
     let after = 0;
-    let timings: DraftTimings | undefined;
+    let timings: GenerationTimings | undefined;
     for await (const c of seq.generate(input, { maxTokens: GEN_TOKENS, temperature: 0, logitBias: ban })) {
       last = now();
       if (first === undefined) first = last;
@@ -79,7 +77,7 @@ export async function speculativeTask(
       const names = specFigure(kind, nDraft);
       samples[names.speed] = run.rate;
       const { draftTokens, acceptedTokens } = run.timings;
-      if (typeof draftTokens === 'number' && typeof acceptedTokens === 'number' && draftTokens > 0) samples[names.acceptance] = acceptedTokens / draftTokens;
+      if (draftTokens > 0) samples[names.acceptance] = acceptedTokens / draftTokens;
     }
     return { available: true, samples };
   } finally {
