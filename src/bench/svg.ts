@@ -16,7 +16,7 @@ export function formatSvg(r: BenchResult): string {
     .map((f) => ({ f, spec: figureSpec(f), bars: peers.map((p) => ({ p, v: r.peers[p]!.median[f] })).filter((b) => b.v !== undefined && Number.isFinite(b.v)) }))
     .filter((g) => g.bars.length > 0);
   const width = 960;
-  const labelW = 330;
+  const labelW = 370;
   const barMax = width - labelW - 90;
   const barH = 13;
   const top = 86;
