@@ -85,7 +85,9 @@ for phase in "${phases[@]}"; do
     ;;
   bench)
     start=$(date +%s)
-    node bench/bench.mjs --shape "$shape" --quant Q4_K_M --gpu-layers $gpu_layers --json "$out/bench.json" 2>&1 | tee -a "$out/gpu.txt"
+    # no network there: node-llama-cpp cannot be installed
+    node dist/cli/index.js bench --shape "$shape" --quant Q4_K_M --gpu-layers $gpu_layers --only hermes3,llama-bench,batched-bench \
+      --cache "$PWD/.cache/bench" --json "$out/bench.json" --svg "$out/bench.svg" 2>&1 | tee -a "$out/gpu.txt"
     stamp "bench (incl. writing the model once): $(( $(date +%s) - start )) s"
     ;;
   *)

@@ -10,10 +10,12 @@
 //   HERMES3_VULKAN=1              build the Vulkan backend (needs libvulkan-dev, glslc, spirv-headers)
 //   HERMES3_NATIVE=0              do not tune the CPU code for this machine
 //   HERMES3_BUILD_REFERENCE=0     skip the C API reference program the parity tests use
-//   HERMES3_BUILD_BENCH=1         also build llama-bench, the benchmark anchor (build/Release/)
+//   HERMES3_BUILD_BENCH=1         also build llama-bench and llama-batched-bench, the benchmark
+//                                 anchors (build/Release/)
 //   HERMES3_BACKEND_DL=1          backends as run-time loaded libraries, every x64 CPU variant
 //                                 (what prebuilds use; needs HERMES3_NATIVE=0)
 //   HERMES3_CMAKE_ARGS="..."      extra -D flags passed to CMake
+//   HERMES3_BUILD_DIR=DIR         the CMake build folder (default build/; the addon lands in DIR/Release)
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -22,7 +24,8 @@ import { materialise } from './vendor-llama.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
-const force = process.argv.includes('--force') || process.env.HERMES3_BUILD_FROM_SOURCE === '1';
+// the benchmark anchors exist only in a source build
+const force = process.argv.includes('--force') || process.env.HERMES3_BUILD_FROM_SOURCE === '1' || /^(1|on|true|yes)$/i.test(process.env.HERMES3_BUILD_BENCH ?? '');
 const checkOnly = process.argv.includes('--check');
 
 function log(msg) {
@@ -85,7 +88,8 @@ const parallel = String(Math.max(1, (await import('node:os')).availableParalleli
 const started = Date.now();
 // ccache keys on paths relative to the project, so clones in other folders share the cache
 const env = { ...process.env, CCACHE_BASEDIR: root, CCACHE_NOHASHDIR: 'true' };
-const cmake = (args) => spawnSync(process.execPath, [cmakeJs, ...args, '--out', 'build'], { cwd: root, stdio: 'inherit', env });
+const buildDir = process.env.HERMES3_BUILD_DIR || 'build';
+const cmake = (args) => spawnSync(process.execPath, [cmakeJs, ...args, '--out', buildDir], { cwd: root, stdio: 'inherit', env });
 // configure every time, so changed options take effect in an existing build folder
 let result = cmake(['configure', ...defines]);
 if (result.status === 0) result = cmake(['build', '--parallel', parallel]);

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Hermes3Error, OptionsError } from '../errors.js';
+import { benchCommand, benchUsage } from './bench.js';
 import { chatCommand, chatUsage } from './chat.js';
 import { demoCommand, demoUsage } from './demo.js';
 import { inspectCommand, inspectUsage } from './inspect.js';
@@ -13,6 +14,7 @@ Commands:
   chat     chat with a model in the terminal
   inspect  show what a GGUF file holds, without loading it
   plan     compute the memory a model, quantization and context need
+  bench    measure speed, latency and memory beside llama.cpp's tools and node-llama-cpp
   demo     write a tiny synthetic model and stream a reply from it
 
 Every command takes --help.`;
@@ -22,6 +24,7 @@ const commands: Record<string, { usage: string; run: (argv: string[], out: NodeJ
   chat: { usage: chatUsage, run: chatCommand },
   inspect: { usage: inspectUsage, run: (argv, out) => inspectCommand(argv, out) },
   plan: { usage: planUsage, run: (argv, out) => planCommand(argv, out) },
+  bench: { usage: benchUsage, run: benchCommand },
   demo: { usage: demoUsage, run: demoCommand },
 };
 

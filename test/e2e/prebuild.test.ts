@@ -46,6 +46,14 @@ describe.runIf(existsSync(prebuild))('the prebuild', () => {
     }
   });
 
+  it("is built apart from the source build, whose static tools would load the prebuild's ggml libraries", () => {
+    // llama-bench and the reference program of a source build load any libggml-*.so beside them at
+    // start, and ggml initialised twice aborts them
+    const stray = readdirSync(join(root, 'build', 'Release')).filter((f) => /^lib(ggml|llama)/.test(f));
+    expect(stray).toEqual([]);
+    expect(existsSync(join(root, 'build', 'prebuild', 'build', 'CMakeCache.txt'))).toBe(true);
+  });
+
   it("loads the CPU variant that matches this CPU and computes the source build's tokens", async () => {
     const [portable, tuned] = await Promise.all([probe(prebuild), probe(sourceBuild)]);
     expect(portable.dynamic).toBe(true);
