@@ -56,7 +56,7 @@ function speculativeReport(r: BenchResult): string[] {
     const names = specFigure(kind, nDraft);
     const speed = r.peers.hermes3?.median[names.speed];
     const acc = r.peers.hermes3?.median[names.acceptance];
-    lines.push(row([kind === 'draft' ? 'model' : 'n-gram', String(nDraft), fmt(speed), ratio(speed, base), acc === undefined ? '–' : acc.toFixed(2)]));
+    lines.push(row([kind === 'draft' ? 'model' : kind === 'adaptive' ? 'model, adaptive' : 'n-gram', String(nDraft), fmt(speed), ratio(speed, base), acc === undefined ? '–' : acc.toFixed(2)]));
   }
   return lines;
 }

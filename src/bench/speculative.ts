@@ -19,12 +19,20 @@ export interface SpeculativeResult {
   samples: Samples;
 }
 
-type DraftOption = { model: Model; nDraft: number } | { ngram: true; nDraft: number };
+type DraftOption =
+  | { model: Model; nDraft: number; pMin: number; adaptive: boolean }
+  | { ngram: true; nDraft: number; adaptive: boolean };
+/** 'draft': every step drafts nDraft tokens (the raw figures); 'adaptive': the library's default policy */
+type SpecKind = 'draft' | 'adaptive' | 'ngram';
 
 /** Figure names of one speculative configuration. */
-export const specFigure = (kind: 'draft' | 'ngram', nDraft: number) => ({ speed: `spec-${kind}${nDraft}`, acceptance: `spec-${kind}${nDraft}-acceptance` });
+export const specFigure = (kind: SpecKind, nDraft: number) => ({ speed: `spec-${kind}${nDraft}`, acceptance: `spec-${kind}${nDraft}-acceptance` });
 export const SPEC_BASELINE = 'spec-target';
-export const SPEC_CONFIGS: ReadonlyArray<{ kind: 'draft' | 'ngram'; nDraft: number }> = [...DRAFT_SIZES.map((nDraft) => ({ kind: 'draft' as const, nDraft })), { kind: 'ngram', nDraft: 8 }];
+export const SPEC_CONFIGS: ReadonlyArray<{ kind: SpecKind; nDraft: number }> = [
+  ...DRAFT_SIZES.map((nDraft) => ({ kind: 'draft' as const, nDraft })),
+  { kind: 'adaptive', nDraft: 8 },
+  { kind: 'ngram', nDraft: 8 },
+];
 
 async function generateRate(model: Model, threads: number, draft?: DraftOption): Promise<{ rate: number; timings: GenerationTimings }> {
   const options = { nCtx: 1024, threads, ...(draft ? { draft } : {}) } as ContextOptions;
@@ -66,7 +74,10 @@ export async function speculativeTask(
   try {
     const samples: Samples = { [SPEC_BASELINE]: (await generateRate(target, threads)).rate };
     for (const { kind, nDraft } of SPEC_CONFIGS) {
-      const draft: DraftOption = kind === 'draft' ? { model: draftModel, nDraft } : { ngram: true, nDraft };
+      // pMin 0: a random-weight draft model is never sure of its choice, and the figures are
+      // about agreement and cost
+      const draft: DraftOption =
+        kind === 'ngram' ? { ngram: true, nDraft, adaptive: false } : { model: draftModel, nDraft, pMin: 0, adaptive: kind === 'adaptive' };
       let run;
       try {
         run = await generateRate(target, threads, draft);

@@ -5,7 +5,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { readGgufHeader, type GgufHeader } from './reader.js';
-import { FILE_TYPES } from './types.js';
+import { FILE_TYPES, type GgufArray } from './types.js';
 
 export interface GgufInspection {
   path: string;
@@ -62,7 +62,7 @@ export async function inspectGguf(path: string): Promise<GgufInspection> {
   const { size } = await stat(path);
   const arch = str(h, 'general.architecture');
   const a = (k: string) => (arch ? num(h, `${arch}.${k}`) : undefined);
-  const tokens = h.metadata.get('tokenizer.ggml.tokens')?.value as { values: unknown[] } | undefined;
+  const tokens = h.metadata.get('tokenizer.ggml.tokens')?.value as GgufArray | undefined;
   const nHead = a('attention.head_count');
   const nEmbd = a('embedding_length');
   const tensorTypes: Record<string, { count: number; bytes: number }> = {};
@@ -78,7 +78,8 @@ export async function inspectGguf(path: string): Promise<GgufInspection> {
   const metadata: Record<string, unknown> = {};
   for (const [key, { value }] of h.metadata) {
     if (typeof value === 'object' && value !== null && 'values' in value) {
-      metadata[key] = value.values.length > 16 ? `[${value.values.length} values]` : value.values;
+      const length = value.length ?? value.values.length;
+      metadata[key] = length > 16 ? `[${length} values]` : value.values;
     } else metadata[key] = typeof value === 'bigint' ? value.toString() : value;
   }
   const ftype = num(h, 'general.file_type');
@@ -99,7 +100,7 @@ export async function inspectGguf(path: string): Promise<GgufInspection> {
       nHead,
       nHeadKv: a('attention.head_count_kv') ?? nHead,
       headDim: a('attention.key_length') ?? (nEmbd && nHead ? nEmbd / nHead : undefined),
-      nVocab: a('vocab_size') ?? tokens?.values.length,
+      nVocab: a('vocab_size') ?? (tokens ? (tokens.length ?? tokens.values.length) : undefined),
       nCtxTrain: a('context_length'),
       ropeTheta: a('rope.freq_base'),
     },

@@ -24,7 +24,7 @@ import { int, parseOptions } from '../engine/validate.js';
 import { readGgufHeader } from './reader.js';
 import { SHAPES, type ModelShape, type ShapeName } from './shapes.js';
 import { plannedTensors, type PlannedTensor } from './tensors.js';
-import { FILE_TYPES, GGML_TYPES, type FileTypeName } from './types.js';
+import { FILE_TYPES, GGML_TYPES, type FileTypeName, type GgufArray } from './types.js';
 
 const planSchema = z
   .strictObject({
@@ -95,14 +95,14 @@ export async function planMemory(options: PlanOptions): Promise<MemoryPlan> {
     const num = (k: string) => h.metadata.get(`${arch}.${k}`)?.value as number | undefined;
     const nEmbd = num('embedding_length') ?? 0;
     const nHead = num('attention.head_count') ?? 1;
-    const vocab = h.metadata.get('tokenizer.ggml.tokens')?.value as { values: unknown[] } | undefined;
+    const vocab = h.metadata.get('tokenizer.ggml.tokens')?.value as GgufArray | undefined;
     shape = {
       nLayer: num('block_count') ?? 0,
       nEmbd,
       nHead,
       nHeadKv: num('attention.head_count_kv') ?? nHead,
       headDim: num('attention.key_length') ?? nEmbd / nHead,
-      nVocab: num('vocab_size') ?? vocab?.values.length ?? 0,
+      nVocab: num('vocab_size') ?? (vocab ? (vocab.length ?? vocab.values.length) : 0),
     };
     tensors = h.tensors.map((t) => {
       const layer = /^blk\.(\d+)\./.exec(t.name)?.[1];

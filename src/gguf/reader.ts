@@ -12,6 +12,7 @@ import {
   GgufValueType,
   type GgufScalar,
   type GgufTypedValue,
+  type GgufArray,
   type GgufValue,
 } from './types.js';
 
@@ -83,6 +84,16 @@ class Cursor {
     return Number(v);
   }
 
+  /** a copy of bytes [start, pos), kept after the read buffer is gone */
+  copyFrom(start: number): Buffer {
+    return Buffer.from(this.buf.subarray(start, this.pos));
+  }
+
+  skip(n: number, what: string): void {
+    this.need(n, what);
+    this.pos += n;
+  }
+
   str(what: string): string {
     const n = this.count(`length of ${what}`, MAX_STRING);
     this.need(n, what);
@@ -126,11 +137,70 @@ function readScalar(c: Cursor, type: GgufValueType, what: string): GgufScalar {
 // 400k strings): the async reader hands the event loop back at those points, parseGguf does not.
 type Steps<T> = Generator<void, T, void>;
 
+const SCALAR_SIZES: Partial<Record<GgufValueType, number>> = {
+  [GgufValueType.UINT8]: 1, [GgufValueType.INT8]: 1, [GgufValueType.BOOL]: 1,
+  [GgufValueType.UINT16]: 2, [GgufValueType.INT16]: 2,
+  [GgufValueType.UINT32]: 4, [GgufValueType.INT32]: 4, [GgufValueType.FLOAT32]: 4,
+  [GgufValueType.UINT64]: 8, [GgufValueType.INT64]: 8, [GgufValueType.FLOAT64]: 8,
+};
+// Arrays this long (a vocabulary's tokens, merges, scores) are checked while parsing but decoded
+// only when their values are read: loading a model needs their length alone, and 400k strings
+// would cost the event loop their allocation and garbage collection.
+const LAZY_ARRAY = 1024;
+
+/** An array value decoded from its bytes on first use. */
+class LazyArray implements GgufArray {
+  private decoded: GgufScalar[] | undefined;
+  constructor(
+    readonly type: GgufValueType,
+    readonly length: number,
+    private raw: Buffer | undefined,
+    private readonly key: string,
+  ) {}
+
+  get values(): GgufScalar[] {
+    if (!this.decoded) {
+      const c = new Cursor(this.raw!, true, undefined);
+      const values: GgufScalar[] = new Array(this.length);
+      for (let i = 0; i < this.length; i++) values[i] = readScalar(c, this.type, `element ${i} of ${this.key}`);
+      this.decoded = values;
+      this.raw = undefined;
+    }
+    return this.decoded;
+  }
+
+  set values(values: GgufScalar[]) {
+    this.decoded = values;
+    this.raw = undefined;
+  }
+}
+
+function* skipArray(c: Cursor, type: GgufValueType, n: number, key: string): Steps<void> {
+  const size = SCALAR_SIZES[type];
+  if (type === GgufValueType.STRING) {
+    for (let i = 0; i < n; i++) {
+      c.skip(c.count(`length of element ${i} of ${key}`, MAX_STRING), `element ${i} of ${key}`);
+      if ((i & 4095) === 4095) yield;
+    }
+  } else if (type === GgufValueType.BOOL) {
+    for (let i = 0; i < n; i++) readScalar(c, type, `element ${i} of ${key}`);
+  } else if (size !== undefined) {
+    c.skip(size * n, `${n} elements of ${key}`);
+  } else {
+    readScalar(c, type, `element 0 of ${key}`); // reports the unknown type
+  }
+}
+
 function* readValue(c: Cursor, type: GgufValueType, key: string): Steps<GgufValue> {
   if (type !== GgufValueType.ARRAY) return readScalar(c, type, `value of ${key}`);
   const elemType = c.u32(`array type of ${key}`) as GgufValueType;
   if (elemType === GgufValueType.ARRAY) { c.pos -= 4; c.fail(`${key} is a nested array, which GGUF readers here do not support`); }
   const n = c.count(`array length of ${key}`, MAX_ARRAY);
+  if (n >= LAZY_ARRAY) {
+    const start = c.pos;
+    yield* skipArray(c, elemType, n, key);
+    return new LazyArray(elemType, n, c.copyFrom(start), key);
+  }
   const values: GgufScalar[] = new Array(n);
   for (let i = 0; i < n; i++) {
     values[i] = readScalar(c, elemType, `element ${i} of ${key}`);

@@ -21,6 +21,8 @@ export type GgufValue = GgufScalar | GgufArray;
 export interface GgufArray {
   type: GgufValueType;
   values: GgufScalar[];
+  /** the element count, known without decoding the values (set by the reader) */
+  readonly length?: number;
 }
 
 export interface GgufTypedValue {
