@@ -106,7 +106,7 @@ void Scheduler::Loop() {
             // let them all in, so that their prompts share the first step
             if (!incoming_.empty()) {
                 lock.unlock();
-                std::this_thread::sleep_for(std::chrono::microseconds(500));
+                std::this_thread::sleep_for(std::chrono::milliseconds(2));
             }
         } else {
             // every job waits for JS to take its tokens: poll their credit and cancellation
