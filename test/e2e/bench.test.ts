@@ -2,10 +2,10 @@
 // comes back as a number, a peer that cannot run is marked failed while the others go on, and bad
 // options say what was expected. No timed assertions: the figures are only checked to exist.
 // llama.cpp's tools run where they are built (HERMES3_BUILD_BENCH=1, as CI does).
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { cliPath, requireFile, root, runNode } from '../fixtures.js';
 
 const cli = (args: string[]) => runNode([requireFile(cliPath, 'run npm run compile'), 'bench', ...args]);
@@ -34,6 +34,8 @@ function expectFigures(peer: PeerJson | undefined, figures: string[]) {
 }
 
 describe('hermes3 bench', () => {
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
   it('measures every figure of the peers asked for, writes JSON, an SVG chart and the table', async () => {
     const only = ['hermes3', ...(built('llama-bench') ? ['llama-bench'] : []), ...(built('llama-batched-bench') ? ['batched-bench'] : [])];
     const json = join(work, 'bench.json');
