@@ -30,8 +30,8 @@ export const DRAFT_SIZES = [2, 4, 8, 16] as const;
 const STATIC: Record<string, FigureSpec> = {
   pp512: { label: 'pp512', unit: 'tok/s', higherIsBetter: true, anchor: 'llama-bench' },
   tg128: { label: 'tg128', unit: 'tok/s', higherIsBetter: true, anchor: 'llama-bench' },
-  ttftMs: { label: `time to first token, ${CONC_PROMPT}-token prompt`, unit: 'ms', higherIsBetter: false },
-  loadMs: { label: 'load', unit: 'ms', higherIsBetter: false },
+  ttftMs: { label: `time to first token, ${CONC_PROMPT}-token prompt`, unit: 'ms', higherIsBetter: false, anchor: 'llama-bench' },
+  loadMs: { label: 'load', unit: 'ms', higherIsBetter: false, anchor: 'llama-bench' },
   peakRssMiB: { label: 'peak RSS', unit: 'MiB', higherIsBetter: false, anchor: 'llama-bench' },
   peakRssNoMmapMiB: { label: 'peak RSS, no mmap', unit: 'MiB', higherIsBetter: false, anchor: 'llama-bench' },
   delayGenP99: { label: 'event-loop delay p99, 1 sequence generating', unit: 'ms', higherIsBetter: false },

@@ -222,7 +222,7 @@ async function runAsync<T>(steps: Steps<T>): Promise<T> {
   for (;;) {
     const r = steps.next();
     if (r.done) return r.value;
-    if (performance.now() - since > 3) {
+    if (performance.now() - since > 1) {
       await new Promise<void>((resolve) => setImmediate(resolve));
       since = performance.now();
     }

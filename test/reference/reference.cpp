@@ -4,8 +4,11 @@
 //
 // usage: hermes3-reference MODEL N_PREDICT THREADS TOKEN_ID...
 // prints the generated token ids, one per line, stopping at an end-of-generation token.
+// With HERMES3_REFERENCE_TIMINGS=1 it also prints `load_ms N` and `ttft_ms N` to stderr: the
+// model load, and the prompt's decode and first sample on a warm context (the benchmark's anchor).
 #include "llama.h"
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
@@ -30,7 +33,12 @@ int main(int argc, char ** argv) {
     // the parity tests run both sides on the same device: CPU unless this says otherwise
     const char * ngl = std::getenv("HERMES3_REFERENCE_GPU_LAYERS");
     mparams.n_gpu_layers = ngl ? std::atoi(ngl) : 0;
+    const bool timings = std::getenv("HERMES3_REFERENCE_TIMINGS") != nullptr;
+    using clock = std::chrono::steady_clock;
+    auto ms = [](clock::time_point a, clock::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
+    const auto t_load = clock::now();
     llama_model * model = llama_model_load_from_file(path, mparams);
+    if (timings && model) std::fprintf(stderr, "load_ms %.3f\n", ms(t_load, clock::now()));
     if (!model) {
         std::fprintf(stderr, "failed to load %s\n", path);
         return 1;
@@ -51,6 +59,20 @@ int main(int argc, char ** argv) {
 
     llama_sampler * smpl = llama_sampler_chain_init(llama_sampler_chain_default_params());
     llama_sampler_chain_add(smpl, llama_sampler_init_greedy());
+
+    if (timings) {
+        // warm the context with the same prompt, then time it again from an empty cache
+        llama_batch warm = llama_batch_get_one(prompt.data(), (int32_t) prompt.size());
+        if (llama_decode(ctx, warm) != 0) return 1;
+        llama_memory_clear(llama_get_memory(ctx), true);
+        const auto t0 = clock::now();
+        llama_batch first = llama_batch_get_one(prompt.data(), (int32_t) prompt.size());
+        if (llama_decode(ctx, first) != 0) return 1;
+        llama_sampler_sample(smpl, ctx, -1);
+        std::fprintf(stderr, "ttft_ms %.3f\n", ms(t0, clock::now()));
+        llama_memory_clear(llama_get_memory(ctx), true);
+        llama_sampler_reset(smpl);
+    }
 
     llama_batch batch = llama_batch_get_one(prompt.data(), (int32_t) prompt.size());
     llama_token next = 0;

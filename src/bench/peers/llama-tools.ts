@@ -1,7 +1,8 @@
 /**
  * llama.cpp's own tools, built from the vendored tree with the addon's flags
  * (HERMES3_BUILD_BENCH): llama-bench for pp512/tg128 and peak RSS, llama-batched-bench for the
- * aggregate speed of concurrent sequences (S_TG).
+ * aggregate speed of concurrent sequences (S_TG); and the C API reference program the parity tests
+ * use (test/reference), for llama.cpp's load time and time to first token.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,10 +26,12 @@ const MiB = 1024 * 1024;
 
 export function llamaBenchPeer(): Peer {
   let tool = '';
+  let reference = '';
   return {
     name: 'llama-bench',
     async prepare(run) {
       tool = findTool(run, 'llama-bench');
+      reference = findTool(run, 'hermes3-reference');
       if (!existsSync(GNU_TIME)) run.log(`llama-bench: no peak RSS without GNU time (${GNU_TIME}; Debian/Ubuntu: apt-get install time)`);
     },
     async measure(run) {
@@ -45,6 +48,19 @@ export function llamaBenchPeer(): Peer {
       // the same prompt batch with the weights read into memory instead of mapped: peak RSS only
       const noMmap = await runChild(tool, [...common, '-p', String(PROMPT_TOKENS), '-n', '0', '--load-mode', 'none'], { timeoutS: run.options.timeoutS, measureRss: true, what: 'llama-bench --load-mode none', signal: run.signal });
       if (noMmap.peakRssBytes) samples.peakRssNoMmapMiB = noMmap.peakRssBytes / MiB;
+      // load and first token through llama.cpp's C API, on the same prompt length
+      const ids = Array.from({ length: CONC_PROMPT }, (_, i) => String(1000 + i));
+      const ref = await runChild(reference, [model, '1', t, ...ids], {
+        timeoutS: run.options.timeoutS,
+        what: 'hermes3-reference',
+        signal: run.signal,
+        env: { ...process.env, HERMES3_REFERENCE_TIMINGS: '1', HERMES3_REFERENCE_GPU_LAYERS: String(run.options.gpuLayers) },
+      });
+      const load = /load_ms ([\d.]+)/.exec(ref.stderr);
+      const ttft = /ttft_ms ([\d.]+)/.exec(ref.stderr);
+      if (!load || !ttft) throw new PeerError(`hermes3-reference printed no timings: ${ref.stderr.slice(0, 300)}`);
+      samples.loadMs = Number(load[1]);
+      samples.ttftMs = Number(ttft[1]);
       return samples;
     },
   };
