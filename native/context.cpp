@@ -124,7 +124,7 @@ Napi::Value ContextWrap::Create(const Napi::CallbackInfo & info) {
                 config.draftCtx = handle->draftCtx;
             }
             AttachThreadPools(*handle, p.n_threads, p.n_threads_batch);
-            handle->scheduler = std::make_unique<Scheduler>(ctx, model->vocab, config);
+            handle->scheduler = std::make_unique<Scheduler>(ctx, config);
             llama_set_abort_callback(ctx, AbortCallback, handle->scheduler.get());
             return handle;
         },

@@ -31,7 +31,7 @@ Napi::Value GenerationJob::Start(const Napi::CallbackInfo & info, const std::sha
     const size_t n = tokens.ElementLength();
     const size_t keep = std::min<size_t>(n, (size_t) std::max(0, info[1].As<Napi::Number>().Int32Value()));
     job->req_.keep = (int32_t) keep;
-    job->req_.input.assign(tokens.Data() + keep, tokens.Data() + n);
+    job->req_.promptEnd = (int32_t) n;
     job->history.assign(tokens.Data(), tokens.Data() + n);
     job->history.reserve(n + 64);
     Napi::Object opts = info[4].As<Napi::Object>();

@@ -19,7 +19,7 @@ namespace hermes3 {
 struct GenerationRequest {
     llama_seq_id seq = 0;
     int32_t keep = 0;                 // KV positions kept; everything after is removed first
-    std::vector<llama_token> input;   // evaluated at positions keep, keep + 1, ...
+    int32_t promptEnd = 0;            // the prompt is evaluated at positions keep .. promptEnd - 1
     int32_t maxTokens = 0;            // 0: evaluate the input only
     int32_t window = 256;             // tokens JS may fall behind before the sequence pauses
     bool special = true;              // render control tokens as text
@@ -64,8 +64,7 @@ class GenerationJob {
 
     std::vector<llama_token> history;  // every token of the sequence, by position
     std::vector<llama_token> drafts;   // speculative tokens to follow `next` in this step
-    size_t promptDone = 0;      // input tokens decoded so far
-    llama_pos pos = 0;          // position of the next token to decode
+    llama_pos pos = 0;          // position of the next token to decode (the prompt's while < promptEnd)
     llama_token next = -1;      // sampled token to decode next (generating phase)
     bool generating = false;    // the input has been decoded
     int32_t batchTokens = 0;    // tokens this job has in the step being decoded
@@ -91,7 +90,7 @@ class GenerationJob {
     Tsfn tsfn_;
     std::vector<llama_token_data> candidates_;
     std::atomic<bool> cancelled_{false};
-    std::atomic<int64_t> produced_{0};
+    int64_t produced_ = 0;            // tokens emitted (scheduler thread)
     std::string stopReason_;
 
     std::mutex mutex_;

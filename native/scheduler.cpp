@@ -7,8 +7,8 @@
 
 namespace hermes3 {
 
-Scheduler::Scheduler(llama_context * ctx, const llama_vocab * vocab, const DraftConfig & draft)
-    : ctx_(ctx), vocab_(vocab), nBatch_((int32_t) std::max<uint32_t>(llama_n_batch(ctx), 1)),
+Scheduler::Scheduler(llama_context * ctx, const DraftConfig & draft)
+    : ctx_(ctx), nBatch_((int32_t) std::max<uint32_t>(llama_n_batch(ctx), 1)),
       drafter_(draft, (int32_t) std::max<uint32_t>(llama_n_batch(ctx), 1), (int32_t) llama_n_seq_max(ctx)) {
     batch_ = llama_batch_init(nBatch_, 0, 1);
     thread_ = std::thread([this]() { Loop(); });
@@ -126,7 +126,7 @@ void Scheduler::Admit(GenerationJob * job) {
         job->result.errorCode = "ERR_DECODE";
         job->result.errorMessage = "could not remove cached tokens from the sequence";
         Complete(job, it);
-    } else if (req.input.empty()) {
+    } else if (req.promptEnd == req.keep) {
         job->result.errorCode = "ERR_INVALID_ARG";
         job->result.errorMessage = "nothing to evaluate: the input is empty";
         Complete(job, it);
@@ -179,7 +179,6 @@ bool Scheduler::Step() {
         batch_.seq_id[k][0] = job->Request().seq;
         batch_.logits[k] = output;
         job->batchTokens++;
-        if (output) job->outIdx = k;
     };
     // the next token of every generating sequence that JS keeps up with, and its drafts
     std::vector<GenerationJob *> prompts;
@@ -215,9 +214,9 @@ bool Scheduler::Step() {
     }
     int32_t nGen = 0;
     for (GenerationJob * job : gens) {
+        job->outIdx = batch_.n_tokens;  // logits of the pending token, then of each draft
         add(job, job->next, job->pos, true);
         for (size_t i = 0; i < job->drafts.size(); i++) add(job, job->drafts[i], job->pos + 1 + (llama_pos) i, true);
-        job->outIdx = batch_.n_tokens - job->batchTokens;
         inBatch_.push_back(job);
         nGen += job->batchTokens;
     }
@@ -229,7 +228,7 @@ bool Scheduler::Step() {
         const size_t first = rotate_++ % n;
         std::vector<int32_t> share(n, 0);
         auto remaining = [&](size_t i) {
-            return (int32_t) (prompts[i]->Request().input.size() - prompts[i]->promptDone) - share[i];
+            return prompts[i]->Request().promptEnd - prompts[i]->pos - share[i];
         };
         while (left > 0) {
             int32_t open = 0;
@@ -248,10 +247,11 @@ bool Scheduler::Step() {
             const size_t i = (first + k) % n;
             if (share[i] == 0) continue;
             GenerationJob * job = prompts[i];
-            const auto & input = job->Request().input;
             for (int32_t j = 0; j < share[i]; j++) {
-                const size_t at = job->promptDone + j;
-                add(job, input[at], job->pos + j, at + 1 == input.size());
+                const llama_pos at = job->pos + j;
+                const bool last = at + 1 == job->Request().promptEnd;  // its logits give the first token
+                if (last) job->outIdx = batch_.n_tokens;
+                add(job, job->history[at], at, last);
             }
             inBatch_.push_back(job);
         }
@@ -291,12 +291,11 @@ bool Scheduler::Step() {
         bool goOn = true;
         if (!job->generating) {
             job->pos += job->batchTokens;
-            job->promptDone += job->batchTokens;
-            if (job->promptDone == job->Request().input.size()) {
+            if (job->pos == job->Request().promptEnd) {
                 job->generating = true;
                 job->t1 = NowMs();
                 job->result.promptMs = job->t1 - job->t0;
-                job->result.nPromptTokens = (int32_t) job->promptDone;
+                job->result.nPromptTokens = job->pos - job->Request().keep;
                 goOn = job->Request().maxTokens > 0 && job->SampleAndEmit(job->outIdx);
                 if (job->Request().maxTokens == 0) job->result.finishReason = "length";
             }

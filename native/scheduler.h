@@ -26,7 +26,7 @@ class GenerationJob;
 
 class Scheduler {
   public:
-    Scheduler(llama_context * ctx, const llama_vocab * vocab, const DraftConfig & draft = {});
+    explicit Scheduler(llama_context * ctx, const DraftConfig & draft = {});
     ~Scheduler();
     Scheduler(const Scheduler &) = delete;
     Scheduler & operator=(const Scheduler &) = delete;
@@ -77,7 +77,6 @@ class Scheduler {
     bool Accept(GenerationJob * job);
 
     llama_context * const ctx_;
-    const llama_vocab * const vocab_;
     const int32_t nBatch_;
 
     std::mutex mutex_;  // guards incoming_, commands_, busy_, stop_

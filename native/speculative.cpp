@@ -64,8 +64,8 @@ void Drafter::Truncate(llama_seq_id seq, llama_pos end) {
     }
 }
 
+// The jobs' drafts are empty on entry (the scheduler clears them every step).
 void Drafter::Draft(const std::vector<GenerationJob *> & jobs, const std::vector<int32_t> & limits) {
-    for (GenerationJob * job : jobs) job->drafts.clear();
     if (!Enabled() || jobs.empty()) return;
     if (config_.draftCtx) {
         DraftWithModel(jobs, limits);

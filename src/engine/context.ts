@@ -1,7 +1,7 @@
 import { BusyError, DisposedError, OptionsError, fromNative } from '../errors.js';
-import { getAddon, type NativeContext, type NativeContextOptions, type NativeModel } from '../native/index.js';
+import { getAddon, type NativeContext, type NativeContextOptions } from '../native/index.js';
 import type { Model } from './model.js';
-import { KV_CACHE_TYPES, type contextSchema } from './options.js';
+import { KV_CACHE_TYPES, NGRAM_SIZES, type contextSchema } from './options.js';
 import { Sequence } from './sequence.js';
 import { physicalCores } from './threads.js';
 import type { z } from 'zod';
@@ -114,7 +114,7 @@ export class Context {
 
 /** Checks a speculative decoding option against the model and turns it into the native shape. */
 function draftOptions(model: Model, draft: NonNullable<ParsedContextOptions['draft']>): NativeContextOptions['draft'] {
-  const ngram = draft.ngram === true ? { min: 2, max: 4 } : draft.ngram;
+  const ngram = draft.ngram === true ? NGRAM_SIZES : draft.ngram;
   if (ngram && ngram.min > ngram.max) throw new OptionsError(`Invalid draft.ngram: min (${ngram.min}) is above max (${ngram.max})`);
   if (!draft.model) return { nDraft: draft.nDraft, ngramMin: ngram!.min, ngramMax: ngram!.max, pMin: 0, adaptive: draft.adaptive };
   const d = draft.model;
@@ -126,5 +126,5 @@ function draftOptions(model: Model, draft: NonNullable<ParsedContextOptions['dra
       `the draft model's vocabulary does not match the model's (${b.nVocab} tokens, BOS ${b.specialTokens.bos}, EOS ${b.specialTokens.eos}; expected ${a.nVocab}, ${a.specialTokens.bos}, ${a.specialTokens.eos}): use a draft model of the same tokenizer, or draft: { ngram: true }`,
     );
   }
-  return { nDraft: draft.nDraft, ngramMin: 0, ngramMax: 0, pMin: draft.pMin, adaptive: draft.adaptive, model: (d as unknown as { native: NativeModel }).native };
+  return { nDraft: draft.nDraft, ngramMin: 0, ngramMax: 0, pMin: draft.pMin, adaptive: draft.adaptive, model: (d as Model).native };
 }

@@ -78,6 +78,9 @@ const kvType = () =>
     error: `expected one of ${Object.keys(KV_CACHE_TYPES).join(', ')}`,
   });
 
+/** prompt lookup's n-gram sizes when `draft: { ngram: true }` */
+export const NGRAM_SIZES = { min: 2, max: 4 } as const;
+
 export const contextSchema = z.strictObject({
   /** context length in tokens, shared by all sequences; 'auto' or a range { min, max }: the longest that fits (default: the model's nCtx option, else min(training context, DEFAULT_CTX)) */
   nCtx: contextSize().optional(),
@@ -106,7 +109,7 @@ export const contextSchema = z.strictObject({
         .custom<DraftModel>((v) => typeof v === 'object' && v !== null && 'native' in v && 'info' in v, { error: 'expected a Model from loadModel()' })
         .optional(),
       ngram: z
-        .union([z.literal(true), z.strictObject({ min: int(1, 64).default(2), max: int(1, 64).default(4) })], {
+        .union([z.literal(true), z.strictObject({ min: int(1, 64).default(NGRAM_SIZES.min), max: int(1, 64).default(NGRAM_SIZES.max) })], {
           error: 'expected true or { min, max } (n-gram sizes)',
         })
         .optional(),
