@@ -14,6 +14,17 @@ export { Sequence, type Chunk, type FinishReason, type GenerationTimings } from 
 export { quantize, type QuantizeOptions } from './engine/quantize.js';
 export type { LoadModelOptions, ContextOptions, ContextRange, GenerateOptions, Logger, LogLevel, KvCacheType } from './engine/options.js';
 export { formatChat, renderChat, type FormatOptions } from './chat/format.js';
+export {
+  normalizeMessages,
+  normalizeTools,
+  type ChatMessageInput,
+  type ToolSpecInput,
+  type OpenAIChatMessage,
+  type OpenAIToolSpec,
+  type OpenAIToolCall,
+  type OpenAITextPart,
+  type OpenAIContent,
+} from './chat/normalize.js';
 export { Chat, type ChatOptions, type SendOptions, type ChatEvent, type ChatResult, type ChatUsage, type ChatFormatter } from './chat/session.js';
 export { tokenizeParts } from './chat/tokenize.js';
 export { defineTool, toolCallGrammar, toToolSpec, type Tool, type ToolContext } from './tools/define.js';

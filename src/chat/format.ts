@@ -3,15 +3,16 @@
  * template, and with tools to llama.cpp's NousResearch-Hermes-3-Llama-3.1-8B-tool_use.jinja
  * (quirks included: consecutive tool results share one turn that ends without a newline).
  */
-import type { ChatMessage, PromptPart, ToolCall, ToolSpec } from './messages.js';
+import type { PromptPart, ToolCall, ToolSpec } from './messages.js';
+import { normalizeMessages, normalizeTools, type ChatMessageInput, type ToolSpecInput } from './normalize.js';
 import { pyJson, pythonType } from './pyjson.js';
 
 export const IM_START = '<|im_start|>';
 export const IM_END = '<|im_end|>';
 
 export interface FormatOptions {
-  /** tools to offer: renders the Hermes function-calling system turn first */
-  tools?: readonly ToolSpec[];
+  /** tools to offer, in the project's shape or OpenAI's: renders the Hermes function-calling system turn first */
+  tools?: readonly ToolSpecInput[];
   /** end with `<|im_start|>assistant\n` (default true) */
   addGenerationPrompt?: boolean;
 }
@@ -62,12 +63,18 @@ function renderToolCall(call: ToolCall): string {
   return `\n<tool_call>\n{"name": "${call.name}", "arguments": ${args}}\n</tool_call>`;
 }
 
-/** The prompt as parts: template special tokens apart from text (see tokenizeParts). */
-export function renderChat(messages: readonly ChatMessage[], options: FormatOptions = {}): PromptPart[] {
+/**
+ * The prompt as parts: template special tokens apart from text (see tokenizeParts). Messages
+ * and tools may come in the project's shape or OpenAI's (see normalizeMessages); anything
+ * that fits neither is an OptionsError naming the path of the value at fault.
+ */
+export function renderChat(input: readonly ChatMessageInput[], options: FormatOptions = {}): PromptPart[] {
+  const messages = normalizeMessages(input);
+  const tools = options?.tools == null ? [] : normalizeTools(options.tools);
   const out = new Parts();
-  if (options.tools && options.tools.length > 0) {
+  if (tools.length > 0) {
     out.special(IM_START);
-    out.text(`system\n${TOOLS_INTRO}${options.tools.map(renderTool).join('\n')}${TOOLS_OUTRO}`);
+    out.text(`system\n${TOOLS_INTRO}${tools.map(renderTool).join('\n')}${TOOLS_OUTRO}`);
     out.special(IM_END);
     out.text('\n');
   }
@@ -96,7 +103,7 @@ export function renderChat(messages: readonly ChatMessage[], options: FormatOpti
     out.special(IM_END);
     out.text('\n');
   });
-  if (options.addGenerationPrompt ?? true) {
+  if (options?.addGenerationPrompt ?? true) {
     out.special(IM_START);
     out.text('assistant\n');
   }
@@ -107,6 +114,6 @@ export function renderChat(messages: readonly ChatMessage[], options: FormatOpti
  * The exact ChatML prompt string. BOS is not part of it: tokenization adds it once, at the
  * start of a sequence, when the model's GGUF asks for it.
  */
-export function formatChat(messages: readonly ChatMessage[], options: FormatOptions = {}): string {
+export function formatChat(messages: readonly ChatMessageInput[], options: FormatOptions = {}): string {
   return renderChat(messages, options).map((p) => p.text).join('');
 }

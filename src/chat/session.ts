@@ -15,6 +15,7 @@ import { schemaToGrammar } from '../tools/grammar.js';
 import { ToolCallStream, parseToolCalls, type ParsedToolCall } from '../tools/parse.js';
 import { parseLooseJson } from '../tools/pyliteral.js';
 import type { ChatMessage, ToolSpec } from './messages.js';
+import { normalizeMessages, type ChatMessageInput } from './normalize.js';
 import { readChatFile, writeChatFile } from './persist.js';
 import { promptTokens } from './prompt.js';
 import { chatSchema, generationShape, turnSchema, type ChatEvent, type ChatOptions, type ChatResult, type ChatUsage, type SendOptions, type TurnOptions } from './types.js';
@@ -43,7 +44,7 @@ export class Chat {
   ) {
     this.options = parseOptions(chatSchema, options, 'chat');
     this.defaults = Object.fromEntries(Object.entries(options).filter(([k, v]) => k in generationShape && v !== undefined));
-    this.messages = [...(this.options.history ?? [])];
+    this.messages = normalizeMessages(this.options.history ?? [], 'history');
   }
 
   get systemPrompt(): string | undefined {
@@ -60,10 +61,13 @@ export class Chat {
     return this.messages.map((m) => ({ ...m }));
   }
 
-  /** Replaces the conversation; the KV cache keeps whatever prefix still matches. */
-  setHistory(messages: readonly ChatMessage[]): void {
+  /**
+   * Replaces the conversation with messages in the project's shape or OpenAI's (see
+   * normalizeMessages); the KV cache keeps whatever prefix still matches.
+   */
+  setHistory(messages: readonly ChatMessageInput[]): void {
     this.assertIdle();
-    this.messages = messages.map((m) => ({ ...m }));
+    this.messages = normalizeMessages(messages);
     this.replies = new Map();
   }
 

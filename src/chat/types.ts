@@ -6,7 +6,7 @@ import type { FinishReason, GenerationTimings } from '../engine/sequence.js';
 import { int } from '../engine/validate.js';
 import type { Tool } from '../tools/define.js';
 import type { ParsedToolCall } from '../tools/parse.js';
-import type { ChatMessage } from './messages.js';
+import type { ChatMessageInput } from './normalize.js';
 import type { ChatFormatter } from './prompt.js';
 
 const ownOptions = {
@@ -24,8 +24,8 @@ const ownOptions = {
     .default('chatml'),
   /** when the conversation outgrows the context: drop the oldest turns, or raise ContextOverflowError */
   contextOverflow: z.enum(['drop-oldest', 'error'], { error: "expected 'drop-oldest' or 'error'" }).default('drop-oldest'),
-  /** messages to start from */
-  history: z.array(z.custom<ChatMessage>((v) => typeof v === 'object' && v !== null && 'role' in v), { error: 'expected an array of messages' }).optional(),
+  /** messages to start from, in the project's shape or OpenAI's (checked by normalizeMessages) */
+  history: z.custom<readonly ChatMessageInput[]>((v) => Array.isArray(v), { error: 'expected an array of messages' }).optional(),
 };
 export const { signal: _signal, parseSpecial: _parseSpecial, ...generationShape } = generateSchema.shape;
 export const chatSchema = z.strictObject({ ...ownOptions, ...generationShape });

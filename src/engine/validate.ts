@@ -5,7 +5,8 @@
 import { z } from 'zod';
 import { OptionsError } from '../errors.js';
 
-function describe(value: unknown): string {
+/** A value as error messages show it: `'abc' (string)`, `42 (number)`, `an array of 3`. */
+export function describeValue(value: unknown): string {
   if (value === undefined) return 'undefined';
   if (value === null) return 'null';
   if (typeof value === 'string') return `'${value.length > 40 ? value.slice(0, 40) + '…' : value}' (string)`;
@@ -35,7 +36,7 @@ export function parseOptions<S extends z.ZodType>(schema: S, value: unknown, cal
     const where = path ? ` in ${path}` : '';
     throw new OptionsError(`Unknown option${keys.length > 1 ? 's' : ''} ${keys.join(', ')}${where} for ${call}; check the spelling (options are camelCase)`);
   }
-  const received = describe(valueAt(value, issue.path));
+  const received = describeValue(valueAt(value, issue.path));
   const name = path ? `option ${path}` : 'options';
   throw new OptionsError(`Invalid ${name} for ${call}: ${issue.message}, received ${received}`);
 }

@@ -5,12 +5,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BusyError,
   ContextOverflowError,
+  OptionsError,
   formatChat,
   loadModel,
   renderChat,
   tokenizeParts,
   type ChatEvent,
   type ChatMessage,
+  type ChatMessageInput,
   type Model,
 } from '../../src/index.js';
 import { writeSyntheticModel } from '../../src/testing/index.js';
@@ -161,6 +163,34 @@ describe('chat', () => {
     );
     chat.reset();
     expect(chat.history).toEqual([]);
+    await chat.dispose();
+  });
+
+  it("takes a history in OpenAI's shapes, as history option and in setHistory", async () => {
+    const openai: ChatMessageInput[] = [
+      { role: 'user', content: [{ type: 'text', text: 'Weather in Paris?' }] },
+      { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+      { role: 'tool', tool_call_id: 'c1', content: '{"name": "get_weather", "content": "21C"}' },
+      { role: 'assistant', content: 'It is 21C.' },
+    ];
+    const own: ChatMessage[] = [
+      { role: 'user', content: 'Weather in Paris?' },
+      { role: 'assistant', content: '', toolCalls: [{ name: 'get_weather', arguments: { city: 'Paris' } }] },
+      { role: 'tool', content: '{"name": "get_weather", "content": "21C"}' },
+      { role: 'assistant', content: 'It is 21C.' },
+    ];
+    const chat = model.chat({ history: openai, ...greedy, maxTokens: 2 });
+    expect(chat.history).toEqual(own);
+    const r = await chat.ask('And Oslo?');
+    expect(r.usage.promptTokens).toBe(model.tokenize(formatChat([...own, { role: 'user', content: 'And Oslo?' }]), { special: true, addBos: true }).length);
+    chat.setHistory(openai);
+    expect(chat.history).toEqual(own);
+    expect(() => chat.setHistory([{ role: 'assistant', content: null, tool_calls: [{ type: 'function', function: { arguments: '{}' } }] }] as never)).toThrow(
+      new OptionsError('Invalid messages[0].tool_calls[0].function.name: expected a string, received undefined'),
+    );
+    expect(() => model.chat({ history: [{ role: 'robot', content: 'hi' }] as never })).toThrow(
+      "Invalid history[0].role: expected 'system', 'user', 'assistant', 'tool' or 'developer', received 'robot' (string)",
+    );
     await chat.dispose();
   });
 
