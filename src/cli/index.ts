@@ -6,12 +6,14 @@ import { demoCommand, demoUsage } from './demo.js';
 import { inspectCommand, inspectUsage } from './inspect.js';
 import { planCommand, planUsage } from './plan.js';
 import { runCommand, runUsage } from './run.js';
+import { serveCommand, serveUsage } from './serve.js';
 
 const usage = `hermes3 <command> [options]
 
 Commands:
   run      generate a reply to one prompt
   chat     chat with a model in the terminal
+  serve    serve a model over HTTP: OpenAI's and Ollama's APIs and a chat page
   inspect  show what a GGUF file holds, without loading it
   plan     compute the memory a model, quantization and context need
   bench    measure speed, latency and memory beside llama.cpp's tools and node-llama-cpp
@@ -22,6 +24,7 @@ Every command takes --help.`;
 const commands: Record<string, { usage: string; run: (argv: string[], out: NodeJS.WritableStream, signal: AbortSignal) => Promise<unknown> }> = {
   run: { usage: runUsage, run: runCommand },
   chat: { usage: chatUsage, run: chatCommand },
+  serve: { usage: serveUsage, run: serveCommand },
   inspect: { usage: inspectUsage, run: (argv, out) => inspectCommand(argv, out) },
   plan: { usage: planUsage, run: (argv, out) => planCommand(argv, out) },
   bench: { usage: benchUsage, run: benchCommand },

@@ -1,0 +1,59 @@
+/** What the routes share: the engine, the model's identity, limits, and the shutdown signal. */
+import { statSync } from 'node:fs';
+import type { Model } from '../engine/model.js';
+import { ApiError } from './http.js';
+import type { ServerEngine } from './engine.js';
+import type { Metrics } from './metrics.js';
+
+export class ServerState {
+  readonly createdAt = new Date();
+  readonly fingerprint: string;
+  readonly fileSize: number;
+  readonly modifiedAt: Date;
+  private readonly controller = new AbortController();
+
+  constructor(
+    readonly model: Model,
+    readonly modelId: string,
+    readonly engine: ServerEngine,
+    readonly metrics: Metrics,
+    readonly maxTokens: number,
+    readonly version: string,
+  ) {
+    const st = statSync(model.path);
+    this.fileSize = st.size;
+    this.modifiedAt = st.mtime;
+    this.fingerprint = `hermes3-native-${version}`;
+  }
+
+  /** aborted when the grace period of a shutdown ends */
+  get shutdown(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  abortAll(): void {
+    this.controller.abort();
+  }
+
+  /** The names a client may use for the model: its id, with Ollama's `:latest`, or its file name. */
+  names(): string[] {
+    const file = this.model.path.split(/[\\/]/).pop()!;
+    return [this.modelId, `${this.modelId}:latest`, file];
+  }
+
+  checkModel(name: string, param = 'model'): void {
+    if (!this.names().includes(name)) {
+      throw new ApiError(404, `the model ${JSON.stringify(name)} does not exist on this server; it serves ${JSON.stringify(this.modelId)} (GET /v1/models)`, 'invalid_request_error', 'model_not_found', param);
+    }
+  }
+
+  checkMaxTokens(n: number | null | undefined, param = 'max_tokens'): void {
+    if (n != null && n > this.maxTokens) {
+      throw new ApiError(400, `${param} is ${n} but this server allows at most ${this.maxTokens} tokens per reply (--max-tokens)`, 'invalid_request_error', 'invalid_value', param);
+    }
+  }
+
+  modelCard() {
+    return { id: this.modelId, object: 'model', created: Math.floor(this.modifiedAt.getTime() / 1000), owned_by: 'hermes3-native' };
+  }
+}
