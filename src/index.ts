@@ -54,3 +54,14 @@ import { getAddon, type NativeSystemInfo } from './native/index.js';
 export function getSystemInfo(): NativeSystemInfo {
   return getAddon().systemInfo();
 }
+
+export type { Hermes3Server, ServerOptions } from './server/index.js';
+/**
+ * An HTTP server for a loaded model: OpenAI's API under /v1, Ollama's under /api, a chat page
+ * at /. The server's modules (fastify) load on first use, so apps that only embed the model
+ * do not pay for them.
+ */
+export async function createServer(options: import('./server/index.js').ServerOptions): Promise<import('./server/index.js').Hermes3Server> {
+  const server = await import('./server/index.js');
+  return server.createServer(options);
+}

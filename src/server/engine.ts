@@ -211,7 +211,7 @@ export class ServerEngine {
       if (this.model.detokenize(body) === content) this.replies.set(content, body);
     }
     const usage = { promptTokens: timings.promptTokens, cachedTokens: timings.cachedTokens, completionTokens: timings.generatedTokens };
-    const finishReason = finish === 'abort' ? 'abort' : calls.length > 0 ? 'tool_calls' : finish;
+    const finishReason = finish === 'abort' || finish === 'length' ? finish : calls.length > 0 ? 'tool_calls' : 'stop';
     yield { type: 'done', finishReason, content: calls.length > 0 ? content.trim() : content, toolCalls: calls, usage, timings };
   }
 }

@@ -91,14 +91,14 @@ export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.outp
 /** An AbortSignal that fires when the client goes away before the response is complete. */
 export function disconnectSignal(request: FastifyRequest, reply: FastifyReply, also?: AbortSignal): AbortController {
   const controller = new AbortController();
+  const onAlso = () => controller.abort();
   const onClose = () => {
+    also?.removeEventListener('abort', onAlso);
     if (!reply.raw.writableFinished) controller.abort();
   };
-  reply.raw.on('close', onClose);
-  request.raw.on('aborted', onClose);
-  if (also) {
-    if (also.aborted) controller.abort();
-    else also.addEventListener('abort', () => controller.abort(), { once: true, signal: controller.signal });
-  }
+  reply.raw.once('close', onClose);
+  request.raw.once('aborted', onClose);
+  if (also?.aborted) controller.abort();
+  else also?.addEventListener('abort', onAlso, { once: true });
   return controller;
 }

@@ -42,6 +42,16 @@ export async function createServer(options: ServerOptions): Promise<Hermes3Serve
   const state = new ServerState(opts.model, id, engine, metrics, opts.maxTokens, VERSION);
 
   const app = Fastify({ bodyLimit: opts.bodyLimit, logger: false, return503OnClosing: true, forceCloseConnections: 'idle' });
+  // bodies are JSON whatever their content type says: curl -d sends form-urlencoded, and
+  // Ollama's own examples rely on that
+  app.removeContentTypeParser(['text/plain']);
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, (body as string).length === 0 ? undefined : JSON.parse(body as string));
+    } catch (err) {
+      done(new ApiError(400, `the request body is not valid JSON (${(err as Error).message})`, 'invalid_request_error', 'invalid_body'), undefined);
+    }
+  });
   if (opts.cors) await app.register(cors, { origin: opts.cors === '*' ? true : opts.cors, methods: ['GET', 'POST', 'HEAD', 'OPTIONS'] });
 
   app.addHook('onRequest', async (request, reply) => {
