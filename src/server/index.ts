@@ -98,11 +98,15 @@ export async function createServer(options: ServerOptions): Promise<Hermes3Serve
     close() {
       closing ??= (async () => {
         const grace = setTimeout(() => state.abortAll(), opts.graceMs);
+        // keep-alive connections would hold close() open for fastify's 72 s keep-alive timeout:
+        // each is closed as soon as its last response is done
+        const idle = setInterval(() => app.server.closeIdleConnections(), 50);
         try {
           engine.pool.close();
           await app.close();
         } finally {
           clearTimeout(grace);
+          clearInterval(idle);
           state.abortAll();
           await context.dispose();
           if (opts.ownsModel) await opts.model.dispose();
