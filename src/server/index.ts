@@ -78,7 +78,7 @@ export async function createServer(options: ServerOptions): Promise<Hermes3Serve
   );
 
   app.get('/health', async () => ({ status: 'ok', model: id, slots: engine.pool.size, slots_busy: engine.pool.busyCount, queue: engine.pool.queueDepth }));
-  app.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render()));
+  app.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render(context.batchStats)));
   registerOpenAI(app, state);
   registerOllama(app, state);
   if (opts.webPage) registerWebPage(app, state);

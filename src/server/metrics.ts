@@ -42,7 +42,7 @@ export class Metrics {
     this.busyMs += wallMs;
   }
 
-  render(): string {
+  render(batch?: { decodeSteps: number; decodedTokens: number; widestStep: number }): string {
     const lines: string[] = [];
     const metric = (name: string, type: 'counter' | 'gauge', help: string, samples: Array<[string, number]>) => {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
@@ -65,6 +65,11 @@ export class Metrics {
     metric('hermes3_requests_queued', 'gauge', 'Requests waiting for a slot now.', [['', this.queuedNow]]);
     metric('hermes3_slots', 'gauge', 'Request slots (sequences of the shared context).', [['', this.slotsTotal]]);
     metric('hermes3_slot_busy_seconds_total', 'counter', 'Time requests held a slot, summed over slots.', [['', this.busyMs / 1000]]);
+    if (batch) {
+      metric('hermes3_decode_steps_total', 'counter', 'llama_decode calls of the shared context (one per step of all generating requests).', [['', batch.decodeSteps]]);
+      metric('hermes3_decoded_tokens_total', 'counter', 'Tokens decoded in those steps, prompts included.', [['', batch.decodedTokens]]);
+      metric('hermes3_batch_widest', 'gauge', 'The most requests one decode step has served.', [['', batch.widestStep]]);
+    }
     return lines.join('\n') + '\n';
   }
 }

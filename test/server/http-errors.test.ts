@@ -141,6 +141,26 @@ describe('the HTTP surface', () => {
   });
 });
 
+describe('requests at the same time', () => {
+  let s: Running;
+  beforeAll(async () => {
+    s = await startServer({ parallel: 3 });
+  });
+  afterAll(() => s.close());
+
+  it('share decode steps (continuous batching)', async () => {
+    const ask = () => fetch(`${s.url}/v1/chat/completions`, json(chat({ max_tokens: 64, messages: [{ role: 'user', content: `hi ${Math.random()}` }] })));
+    const replies = await Promise.all([ask(), ask(), ask()]);
+    for (const r of replies) expect(((await r.json()) as { usage: { completion_tokens: number } }).usage.completion_tokens).toBe(64);
+    const metrics = await (await fetch(`${s.url}/metrics`)).text();
+    const widest = Number(/^hermes3_batch_widest (\d+)$/m.exec(metrics)![1]);
+    const steps = Number(/^hermes3_decode_steps_total (\d+)$/m.exec(metrics)![1]);
+    expect(widest).toBeGreaterThanOrEqual(2);
+    // three replies of 64 tokens took fewer steps than one after another would
+    expect(steps).toBeLessThan(3 * 64);
+  });
+});
+
 describe('CORS when allowed', () => {
   let s: Running;
   beforeAll(async () => {
