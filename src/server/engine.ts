@@ -97,6 +97,11 @@ export class ServerEngine {
   /** Renders the request: its prompt tokens and the grammar options. */
   prepare(req: GenerationRequest): { tokens: number[]; grammar: Partial<GenerateOptions>; tools: boolean } {
     const offered = req.toolChoice === 'none' ? [] : (req.tools ?? []);
+    (req.tools ?? []).forEach((t, i) => {
+      if (!/^[a-zA-Z0-9_-]{1,64}$/.test(t.name)) {
+        throw new OptionsError(`Invalid tools[${i}].function.name ${JSON.stringify(t.name.slice(0, 80))}: expected 1 to 64 letters, digits, _ or - (as OpenAI requires)`);
+      }
+    });
     let tokens: number[];
     if (req.messages) {
       let messages = req.messages;

@@ -33,7 +33,7 @@ describe('the ollama client', () => {
     expect(tags.models[0].size).toBeGreaterThan(1_000_000);
     const show = await ollama.show({ model: 'hermes3:latest' });
     expect(show.capabilities).toContain('tools');
-    expect(show.model_info['general.architecture']).toBe('llama');
+    expect((show.model_info as unknown as Record<string, unknown>)['general.architecture']).toBe('llama');
     expect(show.details.family).toBe('llama');
     const ps = await ollama.ps();
     expect(ps.models[0].name).toBe('hermes3');
@@ -116,8 +116,8 @@ describe('the ollama client', () => {
     const value = JSON.parse(res.message.content) as { ok: boolean; n: number };
     expect(typeof value.ok).toBe('boolean');
     expect(Number.isInteger(value.n)).toBe(true);
-    const any = await ollama.generate({ model: 'hermes3', prompt: 'JSON', format: 'json', options: { num_predict: 30 }, stream: false });
-    expect(any.response.startsWith('{')).toBe(true);
+    const anyObject = await ollama.generate({ model: 'hermes3', prompt: 'JSON', format: 'json', options: { num_predict: 30 }, stream: false });
+    expect(anyObject.response!.startsWith('{')).toBe(true);
   });
 
   it('reports an unknown model and bad options as Ollama errors', async () => {
