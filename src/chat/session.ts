@@ -19,7 +19,7 @@ import { normalizeMessages, type ChatMessageInput } from './normalize.js';
 import { readChatFile, writeChatFile } from './persist.js';
 import { promptTokens } from './prompt.js';
 import { chatSchema, generationShape, turnSchema, type ChatEvent, type ChatOptions, type ChatResult, type ChatUsage, type SendOptions, type TurnOptions } from './types.js';
-import { pyJson } from './pyjson.js';
+import { jsonModePrompt } from './json-mode.js';
 import { runToolCalls, toolResponse } from './tool-runner.js';
 
 export type { ChatFormatter } from './prompt.js';
@@ -212,9 +212,7 @@ export class Chat {
     const specs = offered.map(toToolSpec);
     const jsonSchema = turn.schema ? (z.toJSONSchema(turn.schema, { io: 'output' }) as Record<string, unknown>) : undefined;
     if (jsonSchema) delete jsonSchema.$schema;
-    const schemaPrompt = jsonSchema
-      ? `You are a helpful assistant that answers in JSON. Here's the json schema you must adhere to:\n<schema>\n${pyJson(jsonSchema)}\n</schema>`
-      : undefined;
+    const schemaPrompt = jsonSchema ? jsonModePrompt(jsonSchema) : undefined;
     // messages of this turn, joined to the history when the turn ends (or is abandoned)
     const pending: ChatMessage[] = [{ role: 'user', content: text }];
     const replyTokens = new Map<number, number[]>();

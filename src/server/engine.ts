@@ -11,7 +11,7 @@ import type { GenerateOptions } from '../engine/options.js';
 import type { GenerationTimings } from '../engine/sequence.js';
 import type { ChatMessage, ToolSpec } from '../chat/messages.js';
 import { promptTokens } from '../chat/prompt.js';
-import { pyJson } from '../chat/pyjson.js';
+import { jsonModePrompt } from '../chat/json-mode.js';
 import { TOOL_CALL_TRIGGER, toolCallGrammar, type Tool } from '../tools/define.js';
 import { ToolCallDeltaStream, type ToolDeltaEvent } from '../tools/deltas.js';
 import { schemaToGrammar } from '../tools/grammar.js';
@@ -60,8 +60,6 @@ export type GenerationEvent =
   | { type: 'call_end'; index: number; id: string; call: ReplyToolCall }
   | { type: 'done'; finishReason: 'stop' | 'length' | 'tool_calls' | 'abort'; content: string; toolCalls: ReplyToolCall[]; usage: Usage; timings: GenerationTimings };
 
-const JSON_PROMPT = "You are a helpful assistant that answers in JSON. Here's the json schema you must adhere to:\n<schema>\n";
-
 /** Token ids of replies this server generated, by their text, so a resent conversation reuses its cache. */
 class ReplyMemory {
   private readonly map = new Map<string, number[]>();
@@ -106,7 +104,7 @@ export class ServerEngine {
     if (req.messages) {
       let messages = req.messages;
       if (req.json?.schema) {
-        const system: ChatMessage = { role: 'system', content: `${JSON_PROMPT}${pyJson(req.json.schema)}\n</schema>` };
+        const system: ChatMessage = { role: 'system', content: jsonModePrompt(req.json.schema) };
         const lead = messages.findIndex((m) => m.role !== 'system');
         const at = lead === -1 ? messages.length : lead;
         messages = [...messages.slice(0, at), system, ...messages.slice(at)];
