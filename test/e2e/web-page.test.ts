@@ -22,7 +22,8 @@ function findChromium(): string | undefined {
 const executablePath = findChromium();
 const screenshot = join(root, '.cache', 'web-page.png');
 const screenshotDark = join(root, '.cache', 'web-page-dark.png');
-const WAIT = { timeout: 20_000, interval: 50 };
+// generous: vitest runs other test files beside this one, and a starved CPU slows decoding a lot
+const WAIT = { timeout: 45_000, interval: 50 };
 
 const weatherTool = [
   {
@@ -39,11 +40,12 @@ const weatherTool = [
   },
 ];
 
-if (!executablePath) console.warn('web page test skipped: chromium is not installed (apt-get install chromium)');
-
-describe.skipIf(executablePath !== undefined)('the web chat page in a browser', () => {
-  it.skip('chromium is not installed: apt-get install chromium', () => {});
-});
+if (!executablePath) {
+  console.warn('web page test skipped: chromium is not installed (apt-get install chromium)');
+  describe.skip('the web chat page in a browser', () => {
+    it.skip('chromium is not installed: apt-get install chromium', () => {});
+  });
+}
 
 describe.runIf(executablePath !== undefined)('the web chat page in a browser', () => {
   let model: Model;
@@ -111,6 +113,26 @@ describe.runIf(executablePath !== undefined)('the web chat page in a browser', (
     return statusOf(lastReply());
   }
 
+  /** The newest reply as the page shows it (for failure messages). */
+  async function describeReply(): Promise<string> {
+    const r = lastReply();
+    const error = (await r.getByTestId('message-error').count()) > 0 ? await text(r.getByTestId('message-error')) : '';
+    return `status ${await statusOf(r)}, ${(await text(r.getByTestId('message-content'))).length} characters, stats "${await text(r.getByTestId('message-stats'))}", error "${error}"`;
+  }
+
+  /** Sends a message through the composer and waits for the reply to start streaming text. */
+  async function sendAndWaitForText(message: string, minLength: number): Promise<void> {
+    const replies = await byTestId('message-assistant').count();
+    await byTestId('prompt').fill(message);
+    await byTestId('prompt').press('Enter');
+    await expect.poll(() => byTestId('message-assistant').count(), WAIT).toBe(replies + 1);
+    const end = Date.now() + WAIT.timeout;
+    while ((await text(lastReply().getByTestId('message-content'))).length <= minLength) {
+      if ((await statusOf(lastReply())) !== 'streaming' || Date.now() > end) throw new Error(`expected a reply streaming text; the page shows ${await describeReply()}`);
+      await page.waitForTimeout(WAIT.interval);
+    }
+  }
+
   async function health(): Promise<{ slots_busy: number }> {
     return (await (await fetch(`${url}/health`)).json()) as { slots_busy: number };
   }
@@ -119,7 +141,7 @@ describe.runIf(executablePath !== undefined)('the web chat page in a browser', (
     await page.goto(url);
     await expect.poll(() => text(byTestId('model-name')), WAIT).toBe(server.modelId);
     expect(await byTestId('stop').isDisabled()).toBe(true);
-    await settings({ 'system-prompt': 'You are Hermes.', temperature: '0.7', 'top-p': '0.95', 'min-p': '0.05', 'max-tokens': '120', seed: '1' });
+    await settings({ 'system-prompt': 'You are Hermes.', temperature: '0.7', 'top-p': '0.95', 'min-p': '0.05', 'max-tokens': '40', seed: '1' });
   });
 
   it('streams a reply that grows as tokens arrive, renders it as Markdown and shows tokens/s', async () => {
@@ -152,11 +174,8 @@ describe.runIf(executablePath !== undefined)('the web chat page in a browser', (
 
   it('Stop ends a long generation, keeps what arrived and frees the server slot', async () => {
     await settings({ 'max-tokens': '2000' });
-    await byTestId('prompt').fill('Write a very long essay.');
-    await byTestId('send').click();
-    await expect.poll(() => byTestId('stop').isEnabled(), WAIT).toBe(true);
-    await expect.poll(async () => (await text(lastReply().getByTestId('message-content'))).length, WAIT).toBeGreaterThan(20);
-    expect(await statusOf(lastReply())).toBe('streaming');
+    await sendAndWaitForText('Write a very long essay.', 20);
+    expect(await byTestId('stop').isEnabled()).toBe(true);
     await byTestId('stop').click();
 
     await expect.poll(() => statusOf(lastReply()), WAIT).toBe('stopped');
@@ -167,7 +186,7 @@ describe.runIf(executablePath !== undefined)('the web chat page in a browser', (
     expect(await text(lastReply().getByTestId('message-stats'))).toContain('stopped');
     expect(await byTestId('send').isEnabled()).toBe(true);
     expect(await byTestId('stop').isDisabled()).toBe(true);
-    await expect.poll(async () => (await health()).slots_busy, { timeout: 5_000, interval: 50 }).toBe(0);
+    await expect.poll(async () => (await health()).slots_busy, { timeout: 10_000, interval: 50 }).toBe(0);
   });
 
   it('keeps the conversation and settings across a reload', async () => {
@@ -183,39 +202,47 @@ describe.runIf(executablePath !== undefined)('the web chat page in a browser', (
 
   it('shows a tool call block whose name and arguments grow as they stream', async () => {
     await page.getByText('Tools', { exact: true }).click();
-    await settings({ tools: JSON.stringify(weatherTool, null, 2), 'tool-choice': 'required', 'max-tokens': '300' });
-    await watchLengths();
-    await byTestId('prompt').fill('What is the weather in Paris?');
-    await byTestId('prompt').press('Enter');
+    await settings({ tools: JSON.stringify(weatherTool, null, 2), 'tool-choice': 'required', 'max-tokens': '120' });
+    try {
+      await watchLengths();
+      await byTestId('prompt').fill('What is the weather in Paris?');
+      await byTestId('prompt').press('Enter');
 
-    const call = lastReply().getByTestId('tool-call');
-    await expect.poll(() => call.count(), WAIT).toBeGreaterThan(0);
-    await expect.poll(() => text(call.first().getByTestId('tool-call-name')), WAIT).toBe('get_weather');
-    await waitForReplyEnd();
-    const args = await text(call.first().getByTestId('tool-call-args'));
-    expect(args.length).toBeGreaterThan(0);
-    expect((await distinctNonZero('__argLengths')).filter((n) => n < args.length).length).toBeGreaterThanOrEqual(1);
+      const call = lastReply().getByTestId('tool-call');
+      await expect.poll(() => call.count(), WAIT).toBeGreaterThan(0);
+      await expect.poll(() => text(call.first().getByTestId('tool-call-name')), WAIT).toBe('get_weather');
+      await waitForReplyEnd();
+      const args = await text(call.first().getByTestId('tool-call-args'));
+      expect(args.length).toBeGreaterThan(0);
+      expect((await distinctNonZero('__argLengths')).filter((n) => n < args.length).length).toBeGreaterThanOrEqual(1);
 
-    mkdirSync(join(root, '.cache'), { recursive: true });
-    await page.screenshot({ path: screenshot });
-    await page.emulateMedia({ colorScheme: 'dark' });
-    await page.screenshot({ path: screenshotDark });
-    await page.emulateMedia({ colorScheme: 'light' });
-    expect(existsSync(screenshot)).toBe(true);
+      mkdirSync(join(root, '.cache'), { recursive: true });
+      await page.screenshot({ path: screenshot });
+      await page.emulateMedia({ colorScheme: 'dark' });
+      await page.screenshot({ path: screenshotDark });
+      await page.emulateMedia({ colorScheme: 'light' });
+      expect(existsSync(screenshot)).toBe(true);
 
-    // a finished call asks for its result, which goes back as a tool message for the next reply
-    if ((await statusOf(lastReply())) === 'done' && (await byTestId('tool-results').count()) > 0) {
-      const replies = await byTestId('message-assistant').count();
-      const fields = byTestId('tool-results').locator('textarea');
-      const calls = await fields.count();
-      expect(calls).toBe(await call.count());
-      for (let i = 0; i < calls; i++) await fields.nth(i).fill(`{"temperature": ${20 + i}}`);
-      await byTestId('tool-results').getByRole('button', { name: 'Send results' }).click();
-      await expect.poll(() => byTestId('message-tool').count(), WAIT).toBe(calls);
-      await expect.poll(() => byTestId('message-assistant').count(), WAIT).toBe(replies + 1);
-      expect(await waitForReplyEnd()).not.toBe('error');
+      // a finished call asks for its result, which goes back as a tool message for the next reply
+      if ((await statusOf(lastReply())) === 'done' && (await byTestId('tool-results').count()) > 0) {
+        const replies = await byTestId('message-assistant').count();
+        const fields = byTestId('tool-results').locator('textarea');
+        const calls = await fields.count();
+        // a call cut short by max tokens has no JSON object to answer
+        expect(calls).toBeGreaterThanOrEqual(1);
+        expect(calls).toBeLessThanOrEqual(await call.count());
+        for (let i = 0; i < calls; i++) await fields.nth(i).fill(`{"temperature": ${20 + i}}`);
+        await settings({ 'tool-choice': 'none', 'max-tokens': '16' });
+        await byTestId('tool-results').getByRole('button', { name: 'Send results' }).click();
+        await expect.poll(() => byTestId('message-tool').count(), WAIT).toBe(calls);
+        await expect.poll(() => byTestId('message-assistant').count(), WAIT).toBe(replies + 1);
+        expect(await waitForReplyEnd()).not.toBe('error');
+      }
+    } finally {
+      // the next tests write plain replies, whatever happened here
+      if (await byTestId('stop').isEnabled()) await byTestId('stop').click();
+      await settings({ tools: '', 'tool-choice': 'auto', 'max-tokens': '16' });
     }
-    await settings({ tools: '', 'tool-choice': 'auto', 'max-tokens': '60' });
   });
 
   it('shows the server error of a refused request', async () => {
@@ -225,14 +252,14 @@ describe.runIf(executablePath !== undefined)('the web chat page in a browser', (
     expect(await waitForReplyEnd()).toBe('error');
     expect(await text(lastReply().getByTestId('message-error'))).toMatch(/max_tokens.*at most \d+ tokens.*HTTP 400/);
     expect(await byTestId('send').isEnabled()).toBe(true);
-    await settings({ 'max-tokens': '60' });
+    await settings({ 'max-tokens': '16' });
   });
 
   it('never turns message text into HTML', async () => {
     const attack = '<img src=x onerror=alert(1)>';
     await byTestId('prompt').fill(attack);
     await byTestId('prompt').press('Enter');
-    await waitForReplyEnd();
+    expect(await waitForReplyEnd(), await describeReply()).not.toBe('error');
     expect(await text(byTestId('message-user').last().getByTestId('message-content'))).toBe(attack);
     expect(await page.locator('#messages img').count()).toBe(0);
 
@@ -261,13 +288,11 @@ describe.runIf(executablePath !== undefined)('the web chat page in a browser', (
 
   it('New chat empties the conversation, in storage too, and ends a reply under way', async () => {
     await settings({ 'max-tokens': '2000' });
-    await byTestId('prompt').fill('Another long essay, please.');
-    await byTestId('prompt').press('Enter');
-    await expect.poll(async () => (await text(lastReply().getByTestId('message-content'))).length, WAIT).toBeGreaterThan(0);
+    await sendAndWaitForText('Another long essay, please.', 0);
     await byTestId('new-chat').click();
     expect(await byTestId('messages').locator('article').count()).toBe(0);
     expect(await byTestId('send').isEnabled()).toBe(true);
-    await expect.poll(async () => (await health()).slots_busy, { timeout: 5_000, interval: 50 }).toBe(0);
+    await expect.poll(async () => (await health()).slots_busy, { timeout: 10_000, interval: 50 }).toBe(0);
     await page.waitForTimeout(300);
     expect(await byTestId('messages').locator('article').count()).toBe(0);
     await page.reload();
