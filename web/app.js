@@ -201,6 +201,8 @@ async function loadModelName() {
   const label = $('model-name');
   try {
     const res = await fetch('v1/models', { headers: headers() });
+    // the server wants a key: show the field for it
+    if (res.status === 401) $('settings').open = true;
     if (!res.ok) throw new Error(await errorOf(res));
     state.modelId = (await res.json())?.data?.[0]?.id ?? null;
     label.textContent = state.modelId ?? 'no model';
@@ -447,6 +449,8 @@ $('api-key').addEventListener('input', () => {
 // a reload or closed tab mid-reply keeps what arrived
 window.addEventListener('pagehide', saveChat);
 
+// on a phone the settings start folded, leaving the screen to the chat
+if (matchMedia('(max-width: 820px)').matches) $('settings').open = false;
 restore();
 loadModelName();
 $('prompt').focus();
