@@ -28,7 +28,7 @@ export interface Hermes3Server {
   close(): Promise<void>;
 }
 
-const PUBLIC = new Set(['/', '/health', '/index.html', '/app.js', '/style.css', '/marked.js', '/favicon.ico']);
+const PUBLIC = new Set(['/', '/health', '/index.html', '/app.js', '/markdown.js', '/style.css', '/marked.js']);
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
