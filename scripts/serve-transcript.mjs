@@ -43,10 +43,17 @@ const answer = await openai.chat.completions.create({ model: 'hermes3', messages
 show('  message', answer.choices[0].message);
 show('  usage', answer.usage);
 
-console.log('\n## ollama: ollama.chat({ stream: true, tools })');
 const ollama = new Ollama({ host: url });
-// Ollama's API has no tool_choice: a random-weight model almost never opens a <tool_call> by
-// itself, so this turn streams text; the history below carries a call and its result
+// Ollama's API has no tool_choice, and a random-weight model almost never opens a <tool_call>
+// by itself: the server takes OpenAI's tool_choice in /api/chat as an extension
+console.log('\n## ollama: ollama.chat({ stream: true, tools, tool_choice: "required" })');
+const called = await ollama.chat({ model: 'hermes3', messages: [{ role: 'user', content: 'Weather in Lima?' }], tools, tool_choice: 'required', stream: true, options: { num_predict: 120, seed: 2 } });
+for await (const part of called) {
+  if (part.message.tool_calls) show('  message.tool_calls', part.message.tool_calls);
+  else if (part.done) show('  done', { done_reason: part.done_reason, eval_count: part.eval_count });
+  else if (part.message.content) show('  message.content', part.message.content);
+}
+console.log('\n## ollama: the call and its result sent back, streamed');
 const parts = await ollama.chat({
   model: 'hermes3',
   messages: [

@@ -4,6 +4,7 @@
  * model once, at start.
  */
 import { z } from 'zod';
+import { toolChoice } from './openai-schemas.js';
 
 const int = (min: number, max: number) => z.number({ error: `expected an integer between ${min} and ${max}` }).int({ error: `expected an integer between ${min} and ${max}` }).min(min, { error: `expected an integer between ${min} and ${max}` }).max(max, { error: `expected an integer between ${min} and ${max}` });
 const num = (min: number, max: number) => z.number({ error: `expected a number between ${min} and ${max}` }).min(min, { error: `expected a number between ${min} and ${max}` }).max(max, { error: `expected a number between ${min} and ${max}` });
@@ -37,6 +38,8 @@ export const ollamaChatSchema = z.object({
   model: z.string({ error: 'expected the model name (GET /api/tags lists it)' }).min(1),
   messages: opt(z.array(z.unknown(), { error: 'expected an array of messages' })),
   tools: opt(z.array(z.unknown(), { error: 'expected an array of tools' })),
+  /** an extension (Ollama has none): OpenAI's tool_choice, e.g. 'required' */
+  tool_choice: opt(toolChoice),
   format: opt(format),
   options: opt(ollamaOptionsSchema),
   stream: opt(z.boolean({ error: 'expected true or false' })),

@@ -173,6 +173,10 @@ export function registerOllama(app: FastifyInstance, state: ServerState): void {
     if (body.tools && body.tools.length > 0) {
       if (req.json) throw new ApiError(400, 'format (JSON mode) and tools cannot be combined in one request');
       req.tools = normalizeTools(body.tools, 'tools');
+      const choice = body.tool_choice;
+      if (choice != null) req.toolChoice = typeof choice === 'string' ? choice : { name: choice.function.name };
+    } else if (body.tool_choice != null && body.tool_choice !== 'none' && body.tool_choice !== 'auto') {
+      throw new ApiError(400, 'tool_choice needs tools: send the tools the model may call');
     }
     if (req.messages!.length === 0) {
       // Ollama answers an empty conversation by loading the model

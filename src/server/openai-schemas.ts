@@ -32,7 +32,7 @@ export const samplingFields = {
   top_logprobs: unsupported('top_logprobs', [0]),
 };
 
-const toolChoice = z.union(
+export const toolChoice = z.union(
   [
     z.enum(['auto', 'none', 'required']),
     z.object({ type: z.literal('function'), function: z.object({ name: z.string().min(1) }) }),

@@ -111,6 +111,23 @@ describe('the ollama client', () => {
     expect(follow.message.content.length).toBeGreaterThan(0);
   });
 
+  it('streams tool calls as message.tool_calls when the model must call (tool_choice, an extension)', async () => {
+    const request = { model: 'hermes3', messages: [{ role: 'user', content: 'Weather?' }], tools: [weather], tool_choice: 'required', options: { num_predict: 200 }, stream: true as const };
+    const stream = await ollama.chat(request as never as Parameters<Ollama['chat']>[0] & { stream: true });
+    const calls = [];
+    let last;
+    for await (const part of stream) {
+      calls.push(...(part.message.tool_calls ?? []));
+      last = part;
+    }
+    expect(last!.done).toBe(true);
+    expect(calls.length).toBeGreaterThanOrEqual(1);
+    for (const call of calls) {
+      expect(call.function.name).toBe('get_weather');
+      expect(['Paris', 'Lima']).toContain((call.function.arguments as { city: string }).city);
+    }
+  });
+
   it('answers in JSON with format "json" and with a schema', async () => {
     const res = await ollama.chat({ model: 'hermes3', messages: [{ role: 'user', content: 'JSON' }], format: { type: 'object', properties: { ok: { type: 'boolean' }, n: { type: 'integer' } }, required: ['ok', 'n'], additionalProperties: false }, options: { num_predict: 60 }, stream: false });
     const value = JSON.parse(res.message.content) as { ok: boolean; n: number };
