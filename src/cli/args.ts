@@ -49,6 +49,11 @@ export function samplingOptions(cmd: Command, defaultMaxTokens: number): Command
     .option('--seed <s>', 'sampling seed');
 }
 
+/** The model file a --model value (or a config's model) names. */
+export async function resolveModelSpec(spec: string, _values: Values, _signal: AbortSignal): Promise<string> {
+  return spec;
+}
+
 /** Loads a model with a progress bar on stderr. */
 export async function loadWithProgress(modelPath: string, nGpuLayers: number | 'max' | 'auto', signal: AbortSignal, quiet = false) {
   const bar = quiet ? undefined : new Progress({ label: `loading ${modelPath.split(/[\\/]/).pop()}` });
