@@ -144,6 +144,6 @@ export async function checkModelFile(path: string, onProgress?: (message: string
   const record = await readPullRecord(path);
   const out = [await checkAgainstHeader(path, record)];
   if (record) out.push(await checkAgainstRecord(path, record, onProgress));
-  else out[0].detail += '; no pull record beside it (not pulled with hermes3 pull), so there is no SHA-256 to compare';
+  else out[0].detail += `${out[0].detail.endsWith('.') ? '' : '.'} No pull record beside it (not pulled with hermes3 pull), so there is no SHA-256 to compare.`;
   return out;
 }

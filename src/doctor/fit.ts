@@ -67,7 +67,7 @@ export async function checkFit(check: FitCheck, facts: MachineFacts): Promise<Fi
     }
     const options: string[] = [];
     const longest = await tryFit({ ...base, nCtx: { min: Math.min(256, nCtx), max: nCtx }, nGpuLayers });
-    if (longest) options.push(`--ctx ${longest.nCtx} (the longest context that fits)`);
+    if (longest) options.push(`--ctx ${longest.nCtx} (the longest context that fits${longest.nCtx >= check.nCtxTrain ? ', up to the training context' : ''})`);
     if (await tryFit({ ...base, nCtx, nGpuLayers, kvCacheType: 'q8_0' })) options.push(`kvCacheType: 'q8_0' at ${nCtx} tokens (half the KV cache)`);
     else {
       const q8 = await tryFit({ ...base, nCtx: { min: Math.min(256, nCtx), max: nCtx }, nGpuLayers, kvCacheType: 'q8_0' });

@@ -39,6 +39,9 @@ export function bytesPerToken(header: Pick<GgufHeader, 'tensors'>): number {
   return header.tensors.reduce((n, t) => n + (t.name === 'token_embd.weight' && !tied ? 0 : t.sizeBytes), 0);
 }
 
+// below this many weight bytes per token the bandwidth bound says little (the synthetic tiny model reads 34 MiB)
+const SMALL_MODEL_BYTES = 256 * 2 ** 20;
+
 const gbs = (n: number) => `${(n / 1e9).toFixed(1)} GB/s`;
 
 export async function probeSpeed(
@@ -94,6 +97,15 @@ export async function probeSpeed(
     `${(perToken / 2 ** 20).toFixed(0)} MiB of weights read per token: a bound of about ${bound.toFixed(1)} tokens/s; this is ${(ratio * 100).toFixed(0)}% of it`;
   if (model.nGpuLayers > 0) {
     return { id: 'speed', status: 'ok', title: `${tps.toFixed(1)} tokens/s generating`, detail: `${measured}. ${model.nGpuLayers} layers ran on the GPU, whose bandwidth (not measured here) bounds them instead.`, data };
+  }
+  if (perToken < SMALL_MODEL_BYTES) {
+    return {
+      id: 'speed',
+      status: 'ok',
+      title: `${tps.toFixed(1)} tokens/s generating`,
+      detail: `${measured}. The model is too small to judge by bandwidth: below ${SMALL_MODEL_BYTES / 2 ** 20} MiB of weights per token, fixed costs (sampling over the vocabulary, thread wake-ups) take most of each token's time.`,
+      data,
+    };
   }
   if (data.generatedTokens < 2 || ratio >= 0.3) {
     return { id: 'speed', status: 'ok', title: `${tps.toFixed(1)} tokens/s generating`, detail: `${measured}${ratio > 1 ? ' (above the bound: several cores together read faster than one thread copies)' : ''}.`, data };
