@@ -139,6 +139,7 @@ export async function gatherFacts(): Promise<MachineFacts> {
       driverVersion: firstLine('/proc/driver/nvidia/version'),
       smi: onPath(process.platform === 'win32' ? 'nvidia-smi.exe' : 'nvidia-smi'),
       libcuda: libs.has('libcuda.so.1') || LIBCUDA_PATHS.some((p) => existsSync(p)),
+      visibleDevices: process.env.CUDA_VISIBLE_DEVICES,
     },
     amdKfd: existsSync('/dev/kfd'),
     vulkanLoader: libs.has('libvulkan.so.1'),

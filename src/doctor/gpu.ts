@@ -84,7 +84,7 @@ export function checkGpus(facts: MachineFacts): Finding[] {
       id: 'gpu.cuda',
       status: 'warn',
       title: 'the CUDA backend is loaded but sees no GPU',
-      detail: `libcuda.so.1 is present, yet CUDA lists no device${process.env.CUDA_VISIBLE_DEVICES !== undefined ? ` (CUDA_VISIBLE_DEVICES=${JSON.stringify(process.env.CUDA_VISIBLE_DEVICES)})` : ''}: every layer runs on the CPU.`,
+      detail: `libcuda.so.1 is present, yet CUDA lists no device${nv.visibleDevices !== undefined ? ` (CUDA_VISIBLE_DEVICES=${JSON.stringify(nv.visibleDevices)})` : ''}: every layer runs on the CPU.`,
       fix: 'check that nvidia-smi lists the GPU; unset CUDA_VISIBLE_DEVICES or set it to a GPU index; in a container, start it with the GPU (docker run --gpus all)',
     });
   } else if (cudaDevices.length > 0) {

@@ -8,6 +8,10 @@ import { loadModel } from '../engine/model.js';
 import type { GgufHeader } from '../gguf/reader.js';
 import type { Finding, MachineFacts } from './types.js';
 
+const DEFAULT_BANDWIDTH_BYTES = 256 * 2 ** 20;
+// below this many weight bytes per token the bandwidth bound says little (the synthetic tiny model reads 34 MiB)
+const SMALL_MODEL_BYTES = 256 * 2 ** 20;
+
 export interface ProbeOptions {
   /** how long to generate (default 5 s) */
   seconds?: number;
@@ -19,7 +23,7 @@ export interface ProbeOptions {
 }
 
 /** Memory bandwidth of a single-threaded copy: bytes read plus bytes written per second, the best of `rounds`. */
-export function measureBandwidth(bytes = 256 * 2 ** 20, rounds = 4): { bytesPerSecond: number; seconds: number } {
+export function measureBandwidth(bytes = DEFAULT_BANDWIDTH_BYTES, rounds = 4): { bytesPerSecond: number; seconds: number } {
   const from = Buffer.alloc(bytes, 1);
   const to = Buffer.alloc(bytes);
   from.copy(to); // both buffers resident before timing
@@ -38,9 +42,6 @@ export function bytesPerToken(header: Pick<GgufHeader, 'tensors'>): number {
   const tied = !header.tensors.some((t) => t.name === 'output.weight');
   return header.tensors.reduce((n, t) => n + (t.name === 'token_embd.weight' && !tied ? 0 : t.sizeBytes), 0);
 }
-
-// below this many weight bytes per token the bandwidth bound says little (the synthetic tiny model reads 34 MiB)
-const SMALL_MODEL_BYTES = 256 * 2 ** 20;
 
 const gbs = (n: number) => `${(n / 1e9).toFixed(1)} GB/s`;
 
@@ -77,8 +78,7 @@ export async function probeSpeed(
   const tps = timings?.generateTokensPerSecond ?? 0;
   const perToken = bytesPerToken(check.header);
   const bound = bandwidth.bytesPerSecond / perToken;
-  const ratio = tps / bound;
-  const data = {
+  const measurement: SpeedMeasurement = {
     tokensPerSecond: tps,
     generatedTokens: timings?.generatedTokens ?? 0,
     generateSeconds: (timings?.generateMs ?? 0) / 1000,
@@ -87,35 +87,63 @@ export async function probeSpeed(
     threads,
     nGpuLayers: model.nGpuLayers,
     bandwidthBytesPerSecond: bandwidth.bytesPerSecond,
+    bandwidthProbeBytes: options.bandwidthBytes ?? DEFAULT_BANDWIDTH_BYTES,
     bytesPerToken: perToken,
     boundTokensPerSecond: bound,
-    ratio,
+    ratio: tps / bound,
   };
+  return judgeSpeed(measurement, facts, { cpuVariantBehind: check.cpuVariantBehind });
+}
+
+/** What the probe measured (the speed finding's data). */
+export interface SpeedMeasurement {
+  tokensPerSecond: number;
+  generatedTokens: number;
+  generateSeconds: number;
+  promptTokensPerSecond: number;
+  loadSeconds: number;
+  threads: number;
+  nGpuLayers: number;
+  bandwidthBytesPerSecond: number;
+  bandwidthProbeBytes: number;
+  bytesPerToken: number;
+  boundTokensPerSecond: number;
+  /** tokensPerSecond / boundTokensPerSecond */
+  ratio: number;
+}
+
+/** The finding for a measurement: ok, or under 30% of the bandwidth bound with what to try. */
+export function judgeSpeed(m: SpeedMeasurement, facts: Pick<MachineFacts, 'cpu' | 'loadAverage'>, context: { cpuVariantBehind?: boolean } = {}): Finding {
+  const tps = m.tokensPerSecond.toFixed(1);
+  const data = { ...m };
   const measured =
-    `${tps.toFixed(1)} tokens/s over ${data.generatedTokens} tokens (${data.generateSeconds.toFixed(1)} s, ${threads} threads; prompt ${data.promptTokensPerSecond.toFixed(0)} tokens/s; load ${loadSeconds.toFixed(1)} s). ` +
-    `Memory bandwidth ${gbs(bandwidth.bytesPerSecond)} (one thread copying ${Math.round((options.bandwidthBytes ?? 256 * 2 ** 20) / 2 ** 20)} MiB, read + write; a single-threaded copy underestimates what all cores reach), ` +
-    `${(perToken / 2 ** 20).toFixed(0)} MiB of weights read per token: a bound of about ${bound.toFixed(1)} tokens/s; this is ${(ratio * 100).toFixed(0)}% of it`;
-  if (model.nGpuLayers > 0) {
-    return { id: 'speed', status: 'ok', title: `${tps.toFixed(1)} tokens/s generating`, detail: `${measured}. ${model.nGpuLayers} layers ran on the GPU, whose bandwidth (not measured here) bounds them instead.`, data };
-  }
-  if (perToken < SMALL_MODEL_BYTES) {
+    `${tps} tokens/s over ${m.generatedTokens} tokens (${m.generateSeconds.toFixed(1)} s, ${m.threads} threads; prompt ${m.promptTokensPerSecond.toFixed(0)} tokens/s; load ${m.loadSeconds.toFixed(1)} s). ` +
+    `Memory bandwidth ${gbs(m.bandwidthBytesPerSecond)} (one thread copying ${Math.round(m.bandwidthProbeBytes / 2 ** 20)} MiB, read + write; a single-threaded copy underestimates what all cores reach), ` +
+    `${(m.bytesPerToken / 2 ** 20).toFixed(0)} MiB of weights read per token: a bound of about ${m.boundTokensPerSecond.toFixed(1)} tokens/s; this is ${(m.ratio * 100).toFixed(0)}% of it`;
+  const ok = (note: string): Finding => ({ id: 'speed', status: 'ok', title: `${tps} tokens/s generating`, detail: measured + note, data });
+  if (m.generatedTokens < 2) {
     return {
       id: 'speed',
-      status: 'ok',
-      title: `${tps.toFixed(1)} tokens/s generating`,
-      detail: `${measured}. The model is too small to judge by bandwidth: below ${SMALL_MODEL_BYTES / 2 ** 20} MiB of weights per token, fixed costs (sampling over the vocabulary, thread wake-ups) take most of each token's time.`,
+      status: 'info',
+      title: 'too few tokens generated to measure',
+      detail: `${measured}. The probe ended before two tokens were generated (a slow load or prompt).`,
+      fix: 'measure with hermes3 bench --model FILE, which runs longer',
       data,
     };
   }
-  if (data.generatedTokens < 2 || ratio >= 0.3) {
-    return { id: 'speed', status: 'ok', title: `${tps.toFixed(1)} tokens/s generating`, detail: `${measured}${ratio > 1 ? ' (above the bound: several cores together read faster than one thread copies)' : ''}.`, data };
+  if (m.nGpuLayers > 0) return ok(`. ${m.nGpuLayers} layers ran on the GPU, whose bandwidth (not measured here) bounds them instead.`);
+  if (m.bytesPerToken < SMALL_MODEL_BYTES) {
+    return ok(
+      `. The model is too small to judge by bandwidth: below ${SMALL_MODEL_BYTES / 2 ** 20} MiB of weights per token, fixed costs (sampling over the vocabulary, thread wake-ups) take most of each token's time.`,
+    );
   }
+  if (m.ratio >= 0.3) return ok(m.ratio > 1 ? ' (above the bound: several cores together read faster than one thread copies).' : '.');
   const fixes = [
-    threads !== facts.cpu.physicalCores
-      ? `use as many threads as physical cores (--threads ${facts.cpu.physicalCores}, threads: ${facts.cpu.physicalCores}); ${threads} were used`
-      : `try fewer threads (--threads ${Math.max(1, Math.floor(threads / 2))}): generation is memory-bound and more threads than the memory system feeds only contend`,
+    m.threads !== facts.cpu.physicalCores
+      ? `use as many threads as physical cores (--threads ${facts.cpu.physicalCores}, threads: ${facts.cpu.physicalCores}); ${m.threads} were used`
+      : `try fewer threads (--threads ${Math.max(1, Math.floor(m.threads / 2))}): generation is memory-bound and more threads than the memory system feeds only contend`,
   ];
-  if (check.cpuVariantBehind) fixes.push("rebuild for this CPU's variant (see 'cpu.variant')");
+  if (context.cpuVariantBehind) fixes.push("rebuild for this CPU's variant (see 'cpu.variant')");
   fixes.push(
     facts.loadAverage > facts.cpu.logicalCores * 0.5
       ? `stop other processes using the CPU (load average ${facts.loadAverage.toFixed(1)} on ${facts.cpu.logicalCores} logical cores)`
@@ -124,7 +152,7 @@ export async function probeSpeed(
   return {
     id: 'speed',
     status: 'warn',
-    title: `${tps.toFixed(1)} tokens/s generating: under 30% of what memory bandwidth allows`,
+    title: `${tps} tokens/s generating: under 30% of what memory bandwidth allows`,
     detail: `${measured}.`,
     fix: fixes.join('; '),
     data,

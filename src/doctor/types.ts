@@ -58,6 +58,8 @@ export interface MachineFacts {
     smi?: string;
     /** libcuda.so.1 (the driver's CUDA library) is known to the dynamic linker */
     libcuda: boolean;
+    /** CUDA_VISIBLE_DEVICES, when set: which GPUs CUDA may show */
+    visibleDevices?: string;
   };
   /** /dev/kfd: an AMD GPU with the ROCm kernel driver */
   amdKfd: boolean;

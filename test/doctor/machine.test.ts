@@ -7,6 +7,7 @@ import { checkAmx, checkCompiler, checkCpuVariant, cpuFeatures } from '../../src
 import { gatherFacts, parseCMakeCache, readBuildFacts } from '../../src/doctor/facts.js';
 import { checkBackends, checkGpus } from '../../src/doctor/gpu.js';
 import { rebuildCommand } from '../../src/doctor/rebuild.js';
+import { bytesPerToken, judgeSpeed, type SpeedMeasurement } from '../../src/doctor/speed.js';
 import { doctor, type Finding } from '../../src/index.js';
 import { SPR_FLAGS, ZEN4_FLAGS, backends, cpuDevice, facts, gccBuild } from './helpers.js';
 
@@ -145,5 +146,39 @@ describe('gatherFacts', () => {
     expect(f.memory.totalBytes).toBeGreaterThan(0);
     expect(typeof f.nvidia.libcuda).toBe('boolean');
     if (f.addon.loaded) expect(f.addon.backends.devices.some((d) => d.type === 'cpu')).toBe(true);
+  });
+});
+
+describe('doctor: judging the speed', () => {
+  // an 8B Q4_K_M on a 4-core machine: 4.6 GB per token at 20 GB/s is a bound of ~4.3 tokens/s
+  const m = (tokensPerSecond: number, over: Partial<SpeedMeasurement> = {}): SpeedMeasurement => {
+    const bytesPerToken = 4.6e9;
+    const bandwidthBytesPerSecond = 20e9;
+    const bound = bandwidthBytesPerSecond / bytesPerToken;
+    return { tokensPerSecond, generatedTokens: 20, generateSeconds: 5, promptTokensPerSecond: 40, loadSeconds: 2, threads: 4, nGpuLayers: 0, bandwidthBytesPerSecond, bandwidthProbeBytes: 256 * 2 ** 20, bytesPerToken, boundTokensPerSecond: bound, ratio: tokensPerSecond / bound, ...over };
+  };
+
+  it('is ok near the bound and warns under 30% of it, with what to try', () => {
+    expect(judgeSpeed(m(3.5), facts())).toMatchObject({ status: 'ok', title: '3.5 tokens/s generating' });
+    const slow = judgeSpeed(m(0.6, { threads: 16 }), facts({ loadAverage: 3.5 }), { cpuVariantBehind: true });
+    expect(slow).toMatchObject({ status: 'warn', title: '0.6 tokens/s generating: under 30% of what memory bandwidth allows' });
+    expect(slow.detail).toContain('a bound of about 4.3 tokens/s; this is 14% of it');
+    expect(slow.detail).toContain('a single-threaded copy underestimates');
+    expect(slow.fix).toContain('use as many threads as physical cores (--threads 4, threads: 4); 16 were used');
+    expect(slow.fix).toContain("rebuild for this CPU's variant");
+    expect(slow.fix).toContain('stop other processes using the CPU (load average 3.5 on 4 logical cores)');
+    expect(judgeSpeed(m(0.6), facts()).fix).toMatch(/^try fewer threads \(--threads 2\)/);
+  });
+
+  it('does not judge small models, GPU offload, or a probe without tokens by CPU bandwidth', () => {
+    expect(judgeSpeed(m(50, { bytesPerToken: 34 * 2 ** 20, ratio: 0.05 }), facts()).detail).toContain('too small to judge');
+    expect(judgeSpeed(m(0.5, { nGpuLayers: 33 }), facts()).status).toBe('ok');
+    expect(judgeSpeed(m(0, { generatedTokens: 0 }), facts())).toMatchObject({ status: 'info', fix: expect.stringContaining('hermes3 bench') });
+  });
+
+  it('counts the weights a token reads: the token embedding only when tied to the output', () => {
+    const t = (name: string, sizeBytes: number) => ({ name, sizeBytes }) as never;
+    expect(bytesPerToken({ tensors: [t('token_embd.weight', 100), t('blk.0.attn_q.weight', 10), t('output.weight', 100)] })).toBe(110);
+    expect(bytesPerToken({ tensors: [t('token_embd.weight', 100), t('blk.0.attn_q.weight', 10)] })).toBe(110);
   });
 });
