@@ -65,3 +65,5 @@ export async function createServer(options: import('./server/index.js').ServerOp
   const server = await import('./server/index.js');
   return server.createServer(options);
 }
+
+export { doctor, gatherFacts, type DoctorOptions, type Finding, type FindingStatus, type MachineFacts } from './doctor/index.js';

@@ -6,6 +6,7 @@ import type { CliIO } from './args.js';
 import { register as bench } from './bench.js';
 import { register as chat } from './chat.js';
 import { register as demo } from './demo.js';
+import { register as doctor } from './doctor.js';
 import { EXIT, exitCodeFor, exitCodesHelp } from './exit.js';
 import { register as inspect } from './inspect.js';
 import { register as plan } from './plan.js';
@@ -25,7 +26,7 @@ export function buildProgram(io: CliIO): Command {
     .exitOverride()
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) })
     .addHelpText('after', `\nEvery command takes --help.\n${exitCodesHelp}`);
-  for (const register of [run, chat, serve, inspect, plan, quantize, bench, demo]) register(program, io);
+  for (const register of [run, chat, serve, inspect, plan, quantize, bench, doctor, demo]) register(program, io);
   for (const cmd of program.commands) cmd.exitOverride().showHelpAfterError('(add --help for usage)');
   return program;
 }

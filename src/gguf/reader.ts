@@ -229,7 +229,7 @@ async function runAsync<T>(steps: Steps<T>): Promise<T> {
   }
 }
 
-function* parse(buf: Buffer, complete: boolean, path: string | undefined, fileSize: number): Steps<GgufHeader> {
+function* parse(buf: Buffer, complete: boolean, path: string | undefined, fileSize: number, checkSize = true): Steps<GgufHeader> {
   const c = new Cursor(buf, complete, path);
   const magic = c.u32('magic');
   if (magic !== GGUF_MAGIC) {
@@ -264,7 +264,7 @@ function* parse(buf: Buffer, complete: boolean, path: string | undefined, fileSi
     tensors.push({ name, dims, type, typeName, offset, nElements, sizeBytes });
   }
   const dataOffset = Math.ceil(c.pos / alignment) * alignment;
-  if (complete || fileSize >= 0) {
+  if (checkSize && (complete || fileSize >= 0)) {
     for (const t of tensors) {
       if (Number.isFinite(t.sizeBytes) && dataOffset + t.offset + t.sizeBytes > fileSize) {
         throw new GgufFormatError(
@@ -309,7 +309,23 @@ export async function readGgufHeader(path: string): Promise<GgufHeader> {
   return header;
 }
 
-async function readHeader(path: string): Promise<GgufHeader> {
+/** Where a GGUF file's tensor data ends, by its header: the size the whole file must have at least. */
+export function ggufDataEnd(header: Pick<GgufHeader, 'tensors' | 'dataOffset'>): number {
+  return header.tensors.reduce((end, t) => Math.max(end, header.dataOffset + t.offset + (Number.isFinite(t.sizeBytes) ? t.sizeBytes : 0)), header.dataOffset);
+}
+
+/**
+ * Reads a GGUF header and tensor table without checking the tensors against the file's size,
+ * for saying how much of a truncated file is missing (readGgufHeader refuses such a file). A
+ * file cut inside its header still raises GgufFormatError.
+ */
+export async function readGgufHeaderUnchecked(path: string): Promise<{ header: GgufHeader; fileBytes: number; dataEnd: number }> {
+  const header = await readHeader(path, false);
+  const { size } = await stat(path);
+  return { header, fileBytes: size, dataEnd: ggufDataEnd(header) };
+}
+
+async function readHeader(path: string, checkSize = true): Promise<GgufHeader> {
   let fh;
   try {
     fh = await open(path, 'r');
@@ -326,7 +342,7 @@ async function readHeader(path: string): Promise<GgufHeader> {
       const { bytesRead } = await fh.read(buf, 0, want, 0);
       const complete = bytesRead >= size;
       try {
-        return await runAsync(parse(buf.subarray(0, bytesRead), complete, path, size));
+        return await runAsync(parse(buf.subarray(0, bytesRead), complete, path, size, checkSize));
       } catch (err) {
         if (!(err instanceof NeedMore)) throw err;
         want = Math.min(size, want * 4);

@@ -149,6 +149,12 @@ export interface NativeAddon {
 export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 let cached: NativeAddon | undefined;
+let loadedFrom: string | undefined;
+
+/** The file the addon was loaded from, once getAddon() has loaded it. */
+export function addonPath(): string | undefined {
+  return loadedFrom;
+}
 
 /** Loads the addon once: a prebuild matching this platform, or the local build output. */
 export function getAddon(): NativeAddon {
@@ -160,11 +166,13 @@ export function getAddon(): NativeAddon {
     if (override) {
       tried.push(override);
       cached = require(override) as NativeAddon;
+      loadedFrom = require.resolve(override);
     } else {
       const load = require('node-gyp-build') as { resolve(dir: string): string };
       const path = load.resolve(packageRoot);
       tried.push(path);
       cached = require(path) as NativeAddon;
+      loadedFrom = path;
     }
     return cached;
   } catch (err) {
