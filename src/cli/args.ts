@@ -8,6 +8,8 @@ import { Progress } from './progress.js';
 export interface CliIO {
   out: NodeJS.WritableStream;
   signal: AbortSignal;
+  /** a command that completes with a status other than 0 (a check that failed) sets it */
+  exitCode?: number;
 }
 
 export type Values = Record<string, string | boolean | string[] | undefined>;

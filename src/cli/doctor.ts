@@ -2,7 +2,6 @@
 import type { Command } from 'commander';
 import { doctor } from '../doctor/index.js';
 import { formatFinding, summarize } from '../doctor/report.js';
-import { Hermes3Error } from '../errors.js';
 import { gpuLayersArg, intArg, type CliIO, type Values } from './args.js';
 import { EXIT } from './exit.js';
 
@@ -64,6 +63,6 @@ export function register(program: Command, io: CliIO): void {
     .action(async (values: Values) => {
       const code = await doctorCommand(values as DoctorCommandOptions, io.out);
       // the report is printed; the exit code carries the verdict (main maps this error to 1)
-      if (code !== EXIT.ok) throw new Hermes3Error('ERR_CHECKS_FAILED', 'a check failed (see the findings marked FAIL)');
+      io.exitCode = code;
     });
 }

@@ -35,14 +35,15 @@ export async function main(argv: string[]): Promise<number> {
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   process.once('SIGINT', onSigint);
-  const program = buildProgram({ out: process.stdout, signal: controller.signal });
+  const io: CliIO = { out: process.stdout, signal: controller.signal };
+  const program = buildProgram(io);
   if (argv.length === 0) {
     program.outputHelp({ error: true });
     return EXIT.usage;
   }
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return EXIT.ok;
+    return io.exitCode ?? EXIT.ok;
   } catch (err) {
     if (err instanceof CommanderError) {
       // --help and --version end through here too
