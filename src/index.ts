@@ -65,3 +65,10 @@ export async function createServer(options: import('./server/index.js').ServerOp
   const server = await import('./server/index.js');
   return server.createServer(options);
 }
+
+export { pullModel, resolveModelPath, DEFAULT_MODEL_REF, type PullOptions, type PullResult, type ResolveModelPathOptions } from './hub/pull.js';
+export { listModels, removeModel, type PulledModel } from './hub/cache.js';
+export { recommendQuant, HERMES3_REPOS, BUILTIN_QUANTS, type RecommendOptions, type QuantRecommendation, type QuantCandidate, type Hermes3Shape } from './hub/recommend.js';
+export type { PullProgress } from './hub/progress.js';
+export type { PullRecord, PulledFile } from './hub/records.js';
+export { DownloadError, IntegrityError, ModelNotFoundError, DiskFullError, DownloadNotConfirmedError } from './errors.js';
