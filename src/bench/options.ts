@@ -38,7 +38,7 @@ export interface BenchArgs {
   shape?: string;
   quant?: string;
   threads?: string;
-  'gpu-layers'?: string;
+  gpuLayers?: string;
   concurrency?: string;
   reps?: string;
   only?: string;
@@ -83,7 +83,7 @@ export function parseBenchArgs(a: BenchArgs): BenchOptions {
     shape: shape as ShapeName,
     quant: quant as BenchQuant,
     threads: int(a.threads, 'threads', 1, 1024, physicalCores()),
-    gpuLayers: int(a['gpu-layers'], 'gpu-layers', 0, 100000, 0),
+    gpuLayers: int(a.gpuLayers, 'gpu-layers', 0, 100000, 0),
     concurrency: levels.sort((x, y) => x - y),
     reps: int(a.reps, 'reps', 1, 100, 3),
     only: PEERS.filter((p) => only.includes(p)),

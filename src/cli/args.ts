@@ -1,60 +1,83 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+/** Options several commands share, and reading their values. */
+import type { Command } from 'commander';
 import { OptionsError } from '../errors.js';
 import { loadModel } from '../engine/model.js';
+import { Progress } from './progress.js';
 
-/** parseArgs with errors as OptionsError, so the CLI reports them as usage errors. */
-export function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T): { values: Record<string, string | boolean | undefined> & { [K in keyof T]: T[K]['type'] extends 'boolean' ? boolean : string | undefined }; positionals: string[] } {
+/** What a command needs from the process: where to print, and the Ctrl-C signal. */
+export interface CliIO {
+  out: NodeJS.WritableStream;
+  signal: AbortSignal;
+}
+
+export type Values = Record<string, string | boolean | string[] | undefined>;
+
+export function intArg(value: unknown, name: string, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new OptionsError(`Invalid --${name}: expected an integer >= ${min}, received '${String(value)}'`);
+  return n;
+}
+
+export function numArg(value: unknown, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new OptionsError(`Invalid --${name}: expected a number, received '${String(value)}'`);
+  return n;
+}
+
+/** --gpu-layers N|max|auto */
+export function gpuLayersArg(value: unknown): number | 'max' | 'auto' {
+  if (value === undefined || value === 'auto') return 'auto';
+  if (value === 'max') return 'max';
+  return intArg(value, 'gpu-layers', 0)!;
+}
+
+/** The options of every command that runs a model. */
+export function modelOptions(cmd: Command): Command {
+  return cmd
+    .option('--model <file>', 'GGUF model file')
+    .option('--ctx <n|auto>', 'context length (default: min(training context, 4096); auto: the longest that fits, up to 8192)')
+    .option('--threads <n>', 'CPU threads (default: physical cores)')
+    .option('--gpu-layers <n|max|auto>', 'layers to offload to the GPU (default auto: as many as fit)');
+}
+
+export function samplingOptions(cmd: Command, defaultMaxTokens: number): Command {
+  return cmd
+    .option('--max-tokens <n>', `most tokens to generate (default ${defaultMaxTokens})`)
+    .option('--temperature <t>', 'sampling temperature; 0 is greedy (default 0.8)')
+    .option('--seed <s>', 'sampling seed');
+}
+
+/** The model file a --model value (or a config's model) names. */
+export async function resolveModelSpec(spec: string, _values: Values, _signal: AbortSignal): Promise<string> {
+  return spec;
+}
+
+/** Loads a model with a progress bar on stderr. */
+export async function loadWithProgress(modelPath: string, nGpuLayers: number | 'max' | 'auto', signal: AbortSignal, quiet = false) {
+  const bar = quiet ? undefined : new Progress({ label: `loading ${modelPath.split(/[\\/]/).pop()}` });
   try {
-    return parseArgs({ args: argv, options, allowPositionals: true, strict: true }) as never;
+    const model = await loadModel({ modelPath, nGpuLayers, signal, onProgress: bar ? (p) => bar.update(p) : undefined });
+    bar?.finish();
+    return model;
   } catch (err) {
-    throw new OptionsError((err as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
+    bar?.abandon();
+    throw err;
   }
 }
 
-export function intArg(value: string | undefined, name: string, min: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new OptionsError(`Invalid --${name}: expected an integer >= ${min}, received '${value}'`);
-  return n;
-}
-
-export function numArg(value: string | undefined, name: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isFinite(n)) throw new OptionsError(`Invalid --${name}: expected a number, received '${value}'`);
-  return n;
-}
-
-/** Options every command that runs a model takes. */
-export const modelArgs = {
-  model: { type: 'string' },
-  ctx: { type: 'string' },
-  threads: { type: 'string' },
-  'gpu-layers': { type: 'string' },
-  'max-tokens': { type: 'string' },
-  temperature: { type: 'string' },
-  seed: { type: 'string' },
-} as const;
-
-export const modelArgsUsage = `  --model FILE         GGUF model file (required)
-  --ctx N|auto         context length (default: min(training context, 4096); auto: the
-                       longest that fits in memory, up to 8192)
-  --threads N          CPU threads (default: physical cores)
-  --gpu-layers N|max|auto  layers to offload to the GPU (default auto: as many as fit)
-  --temperature T      sampling temperature; 0 is greedy (default 0.8)
-  --seed S             sampling seed`;
-
 /** Loads the model and creates a context as the model options say. */
-export async function openModel(values: Record<string, string | boolean | undefined>, command: string, signal: AbortSignal) {
+export async function openModel(values: Values, command: string, signal: AbortSignal) {
   const modelPath = values.model;
   if (typeof modelPath !== 'string') throw new OptionsError(`hermes3 ${command} needs --model FILE (a GGUF model)`);
-  const gpu = values['gpu-layers'] as string | undefined;
-  const nGpuLayers = gpu === 'max' || gpu === 'auto' || gpu === undefined ? (gpu ?? 'auto') : intArg(gpu, 'gpu-layers', 0)!;
   const ctxArg = values.ctx as string | undefined;
   const nCtx = ctxArg === 'auto' ? 'auto' : intArg(ctxArg, 'ctx', 16);
-  const model = await loadModel({ modelPath, nGpuLayers, signal });
+  const threads = intArg(values.threads, 'threads', 1);
+  const nGpuLayers = gpuLayersArg(values.gpuLayers);
+  const model = await loadWithProgress(modelPath, nGpuLayers, signal, values.json === true);
   try {
-    const context = await model.createContext({ nCtx, threads: intArg(values.threads as string | undefined, 'threads', 1) });
+    const context = await model.createContext({ nCtx, threads });
     return { model, context };
   } catch (err) {
     await model.dispose();
@@ -63,10 +86,10 @@ export async function openModel(values: Record<string, string | boolean | undefi
 }
 
 /** Sampling options from the command line. */
-export function samplingArgs(values: Record<string, string | boolean | undefined>, defaultMaxTokens: number) {
+export function samplingArgs(values: Values, defaultMaxTokens: number) {
   return {
-    maxTokens: intArg(values['max-tokens'] as string | undefined, 'max-tokens', 0) ?? defaultMaxTokens,
-    temperature: numArg(values.temperature as string | undefined, 'temperature') ?? 0.8,
-    seed: intArg(values.seed as string | undefined, 'seed', 0),
+    maxTokens: intArg(values.maxTokens, 'max-tokens', 0) ?? defaultMaxTokens,
+    temperature: numArg(values.temperature, 'temperature') ?? 0.8,
+    seed: intArg(values.seed, 'seed', 0),
   };
 }

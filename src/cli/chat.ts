@@ -1,26 +1,16 @@
 import { createInterface, type Interface } from 'node:readline';
 import { Hermes3Error } from '../errors.js';
 import type { Chat } from '../chat/session.js';
-import { modelArgs, modelArgsUsage, openModel, parse, samplingArgs } from './args.js';
+import type { Command } from 'commander';
+import { modelOptions, openModel, samplingArgs, samplingOptions, type CliIO, type Values } from './args.js';
 
-export const chatUsage = `hermes3 chat --model FILE [options]
-
-An interactive chat in the terminal. Replies stream as they are generated; Ctrl-C stops a reply
-(what was shown stays in the conversation), Ctrl-C on an empty line or Ctrl-D quits.
-
-  --system TEXT        system prompt
-  --max-tokens N       most tokens per reply (default 512)
-${modelArgsUsage}
-
-In the chat:
+const HELP = `In the chat:
   /system TEXT         set the system prompt (empty: none)
   /reset               forget the conversation
   /save FILE           save the conversation and its KV cache
   /load FILE           resume a saved conversation
   /help                this list
   /exit                quit`;
-
-const HELP = chatUsage.slice(chatUsage.indexOf('In the chat:'));
 
 async function reply(chat: Chat, rl: Interface, text: string, out: NodeJS.WritableStream): Promise<void> {
   const controller = new AbortController();
@@ -76,10 +66,22 @@ async function command(chat: Chat, line: string, out: NodeJS.WritableStream): Pr
   }
 }
 
-export async function chatCommand(argv: string[], out: NodeJS.WritableStream, signal: AbortSignal): Promise<void> {
-  const { values } = parse(argv, { ...modelArgs, system: { type: 'string' } });
+export function register(program: Command, io: CliIO): void {
+  const cmd = program
+    .command('chat')
+    .summary('chat with a model in the terminal')
+    .description(
+      'An interactive chat in the terminal. Replies stream as they are generated; Ctrl-C stops a reply\n(what was shown stays in the conversation), Ctrl-C on an empty line or Ctrl-D quits.',
+    )
+    .option('--system <text>', 'system prompt');
+  samplingOptions(modelOptions(cmd), 512)
+    .addHelpText('after', `\n${HELP}\n\nExample:\n  hermes3 chat --model Hermes-3-Llama-3.1-8B.Q4_K_M.gguf --system "You are Hermes."`)
+    .action((values: Values) => chatCommand(values, io.out, io.signal));
+}
+
+export async function chatCommand(values: Values, out: NodeJS.WritableStream, signal: AbortSignal): Promise<void> {
   const { model, context } = await openModel(values, 'chat', signal);
-  const chat = model.chat({ context, systemPrompt: values.system, ...samplingArgs(values, 512) });
+  const chat = model.chat({ context, systemPrompt: values.system as string | undefined, ...samplingArgs(values, 512) });
   const rl = createInterface({ input: process.stdin, output: out, terminal: process.stdin.isTTY });
   out.write(`${model.info.name || model.path} — /help for commands, Ctrl-D to quit\n\n`);
   // Ctrl-C at the prompt: clear a typed line, or quit on an empty one

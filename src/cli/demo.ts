@@ -4,19 +4,24 @@ import { join } from 'node:path';
 import { formatChat } from '../chat/format.js';
 import { loadModel } from '../engine/model.js';
 import { writeSyntheticModel } from '../testing/synthetic.js';
-import { parse } from './args.js';
+import type { Command } from 'commander';
+import type { CliIO, Values } from './args.js';
 
-export const demoUsage = `hermes3 demo [--model-dir DIR] [--prompt TEXT]
+export function register(program: Command, io: CliIO): void {
+  program
+    .command('demo')
+    .summary('write a tiny synthetic model and stream a reply from it')
+    .description(
+      'Writes a tiny synthetic Hermes 3 model (random weights, the real Llama 3 vocabulary) and streams\na ChatML reply from it. The reply is random text: the demo shows the pipeline, not a trained model.',
+    )
+    .option('--model-dir <dir>', 'where the synthetic model is written', join(tmpdir(), 'hermes3-native'))
+    .option('--prompt <text>', 'the user message', 'Hello Hermes! What can you do?')
+    .addHelpText('after', '\nExample:\n  hermes3 demo --prompt "What is the capital of France?"')
+    .action((values: Values) => demoCommand(values, io.out, io.signal));
+}
 
-Writes a tiny synthetic Hermes 3 model (random weights, the real Llama 3 vocabulary) and streams
-a ChatML reply from it. The reply is random text: the demo shows the pipeline, not a trained model.`;
-
-export async function demoCommand(argv: string[], out: NodeJS.WritableStream, signal: AbortSignal): Promise<void> {
-  const { values } = parse(argv, {
-    'model-dir': { type: 'string', default: join(tmpdir(), 'hermes3-native') },
-    prompt: { type: 'string', default: 'Hello Hermes! What can you do?' },
-  });
-  const path = join(values['model-dir']!, 'demo-tiny-f16.gguf');
+export async function demoCommand(values: Values, out: NodeJS.WritableStream, signal: AbortSignal): Promise<void> {
+  const path = join(values.modelDir as string, 'demo-tiny-f16.gguf');
   if (!existsSync(path)) {
     out.write(`writing a synthetic model to ${path}\n`);
     await writeSyntheticModel({ path, shape: 'tiny', seed: 1 });
@@ -28,7 +33,7 @@ export async function demoCommand(argv: string[], out: NodeJS.WritableStream, si
     const ctx = await model.createContext({ nCtx: 1024 });
     const messages = [
       { role: 'system' as const, content: 'You are Hermes 3, a helpful assistant.' },
-      { role: 'user' as const, content: values.prompt! },
+      { role: 'user' as const, content: values.prompt as string },
     ];
     out.write(`user: ${values.prompt}\nassistant: `);
     for await (const chunk of ctx.sequence().generate(formatChat(messages), { maxTokens: 48, temperature: 0.8, seed: 42, signal })) {

@@ -1,65 +1,61 @@
 #!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
 import { Hermes3Error, OptionsError } from '../errors.js';
-import { benchCommand, benchUsage } from './bench.js';
-import { chatCommand, chatUsage } from './chat.js';
-import { demoCommand, demoUsage } from './demo.js';
-import { inspectCommand, inspectUsage } from './inspect.js';
-import { planCommand, planUsage } from './plan.js';
-import { runCommand, runUsage } from './run.js';
-import { serveCommand, serveUsage } from './serve.js';
+import type { CliIO } from './args.js';
+import { register as bench } from './bench.js';
+import { register as chat } from './chat.js';
+import { register as demo } from './demo.js';
+import { EXIT, exitCodeFor, exitCodesHelp } from './exit.js';
+import { register as inspect } from './inspect.js';
+import { register as plan } from './plan.js';
+import { register as quantize } from './quantize.js';
+import { register as run } from './run.js';
+import { register as serve } from './serve.js';
 
-const usage = `hermes3 <command> [options]
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
-Commands:
-  run      generate a reply to one prompt
-  chat     chat with a model in the terminal
-  serve    serve a model over HTTP: OpenAI's and Ollama's APIs and a chat page
-  inspect  show what a GGUF file holds, without loading it
-  plan     compute the memory a model, quantization and context need
-  bench    measure speed, latency and memory beside llama.cpp's tools and node-llama-cpp
-  demo     write a tiny synthetic model and stream a reply from it
-
-Every command takes --help.`;
-
-const commands: Record<string, { usage: string; run: (argv: string[], out: NodeJS.WritableStream, signal: AbortSignal) => Promise<unknown> }> = {
-  run: { usage: runUsage, run: runCommand },
-  chat: { usage: chatUsage, run: chatCommand },
-  serve: { usage: serveUsage, run: serveCommand },
-  inspect: { usage: inspectUsage, run: (argv, out) => inspectCommand(argv, out) },
-  plan: { usage: planUsage, run: (argv, out) => planCommand(argv, out) },
-  bench: { usage: benchUsage, run: benchCommand },
-  demo: { usage: demoUsage, run: demoCommand },
-};
+/** The hermes3 program: every command registers itself on it. */
+export function buildProgram(io: CliIO): Command {
+  const program = new Command('hermes3')
+    .description('Run Hermes 3 (Llama 3.1) GGUF models: chat, serve over HTTP, inspect, plan memory, benchmark.')
+    .version(VERSION, '-V, --version')
+    .showHelpAfterError('(add --help for usage)')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) })
+    .addHelpText('after', `\nEvery command takes --help.\n${exitCodesHelp}`);
+  for (const register of [run, chat, serve, inspect, plan, quantize, bench, demo]) register(program, io);
+  for (const cmd of program.commands) cmd.exitOverride().showHelpAfterError('(add --help for usage)');
+  return program;
+}
 
 export async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h') {
-    process.stdout.write(usage + '\n');
-    return name ? 0 : 2;
-  }
-  const command = commands[name];
-  if (!command) {
-    process.stderr.write(`hermes3: unknown command '${name}'\n\n${usage}\n`);
-    return 2;
-  }
-  if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(command.usage + '\n');
-    return 0;
-  }
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   process.once('SIGINT', onSigint);
+  const program = buildProgram({ out: process.stdout, signal: controller.signal });
+  if (argv.length === 0) {
+    program.outputHelp({ error: true });
+    return EXIT.usage;
+  }
   try {
-    await command.run(rest, process.stdout, controller.signal);
-    return 0;
+    await program.parseAsync(argv, { from: 'user' });
+    return EXIT.ok;
   } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end through here too
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
+      return EXIT.usage;
+    }
+    const name = program.args[0] ?? '';
     if (err instanceof OptionsError) {
-      process.stderr.write(`hermes3 ${name}: ${err.message}\n\n${command.usage}\n`);
-      return 2;
+      process.stderr.write(`hermes3 ${name}: ${err.message}\n(add --help for usage)\n`);
+      return EXIT.usage;
     }
     if (err instanceof Hermes3Error) {
       process.stderr.write(`hermes3 ${name}: ${err.message} [${err.code}]\n`);
-      return 1;
+      return exitCodeFor(err);
     }
     throw err;
   } finally {

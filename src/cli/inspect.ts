@@ -1,21 +1,25 @@
 import { OptionsError } from '../errors.js';
 import { inspectGguf } from '../gguf/inspect.js';
-import { parse } from './args.js';
-
-export const inspectUsage = `hermes3 inspect FILE [--json] [--tensors]
-
-Reads a GGUF file's header (nothing is loaded): architecture, shape, parameters, file type,
-tensor types and sizes, training context, chat template and special tokens.
-
-  --json       print everything as one JSON object
-  --tensors    list every tensor`;
+import type { Command } from 'commander';
+import type { CliIO, Values } from './args.js';
 
 const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
 
-export async function inspectCommand(argv: string[], out: NodeJS.WritableStream): Promise<void> {
-  const { values, positionals } = parse(argv, { json: { type: 'boolean', default: false }, tensors: { type: 'boolean', default: false } });
-  if (positionals.length !== 1) throw new OptionsError('hermes3 inspect needs one GGUF file');
-  const info = await inspectGguf(positionals[0]);
+export function register(program: Command, io: CliIO): void {
+  program
+    .command('inspect')
+    .summary("show what a GGUF file holds, without loading it")
+    .description("Reads a GGUF file's header (nothing is loaded): architecture, shape, parameters, file type,\ntensor types and sizes, training context, chat template and special tokens.")
+    .argument('<file>', 'a GGUF file')
+    .option('--json', 'print everything as one JSON object')
+    .option('--tensors', 'list every tensor')
+    .addHelpText('after', '\nExample:\n  hermes3 inspect Hermes-3-Llama-3.1-8B.Q4_K_M.gguf --json')
+    .action((file: string, values: Values) => inspectCommand(file, values, io.out));
+}
+
+export async function inspectCommand(file: string, values: Values, out: NodeJS.WritableStream): Promise<void> {
+  if (!file) throw new OptionsError('hermes3 inspect needs one GGUF file');
+  const info = await inspectGguf(file);
   if (values.json) {
     out.write(JSON.stringify(info, null, 2) + '\n');
     return;

@@ -3,34 +3,32 @@ import { planMemory, type MemoryPlan } from '../gguf/plan.js';
 import { SHAPES, type ShapeName } from '../gguf/shapes.js';
 import { FILE_TYPES, type FileTypeName } from '../gguf/types.js';
 import { KV_CACHE_TYPES, type KvCacheType } from '../engine/options.js';
-import { parse } from './args.js';
-
-export const planUsage = `hermes3 plan [--model FILE | --shape 8b,70b,405b] [options]
-
-Computes the memory llama.cpp will allocate (weights, KV cache, compute buffers) for each model
-size, quantization and context length: the usual VRAM table of the guides, computed.
-
-  --model FILE         plan a GGUF file (its real tensor table) instead of shapes
-  --shape LIST         model shapes (default 8b,70b,405b)
-  --quant LIST         file types (default F16,Q8_0,Q6_K,Q5_K_M,Q4_K_M,IQ4_XS)
-  --ctx LIST           context lengths (default 4096,8192,32768,131072)
-  --kv TYPE            KV cache type: ${Object.keys(KV_CACHE_TYPES).join(', ')} (default f16)
-  --gpu-layers N|max   layers on the GPU (default max: all, as for a VRAM table; 0: CPU only)
-  --json               print the plans as JSON`;
+import type { Command } from 'commander';
+import type { CliIO, Values } from './args.js';
 
 const GiB = 1024 ** 3;
 const list = (v: string | undefined, fallback: string[]) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : fallback);
 
-export async function planCommand(argv: string[], out: NodeJS.WritableStream): Promise<void> {
-  const { values } = parse(argv, {
-    model: { type: 'string' },
-    shape: { type: 'string' },
-    quant: { type: 'string' },
-    ctx: { type: 'string' },
-    kv: { type: 'string', default: 'f16' },
-    'gpu-layers': { type: 'string', default: 'max' },
-    json: { type: 'boolean', default: false },
-  });
+export function register(program: Command, io: CliIO): void {
+  program
+    .command('plan')
+    .summary('compute the memory a model, quantization and context need')
+    .description(
+      'Computes the memory llama.cpp will allocate (weights, KV cache, compute buffers) for each model\nsize, quantization and context length: the usual VRAM table of the guides, computed.',
+    )
+    .option('--model <file>', 'plan a GGUF file (its real tensor table) instead of shapes')
+    .option('--shape <list>', 'model shapes (default 8b,70b,405b)')
+    .option('--quant <list>', 'file types (default F16,Q8_0,Q6_K,Q5_K_M,Q4_K_M,IQ4_XS)')
+    .option('--ctx <list>', 'context lengths (default 4096,8192,32768,131072; 8k works too)')
+    .option('--kv <type>', `KV cache type: ${Object.keys(KV_CACHE_TYPES).join(', ')}`, 'f16')
+    .option('--gpu-layers <n|max>', 'layers on the GPU (max: all, as for a VRAM table; 0: CPU only)', 'max')
+    .option('--json', 'print the plans as JSON')
+    .addHelpText('after', '\nExample:\n  hermes3 plan --shape 8b --quant Q4_K_M,Q8_0 --ctx 8k,32k --kv q8_0')
+    .action((values: Values) => planCommand(values, io.out));
+}
+
+export async function planCommand(options: Values, out: NodeJS.WritableStream): Promise<void> {
+  const values = options as { model?: string; shape?: string; quant?: string; ctx?: string; kv: string; gpuLayers: string; json?: boolean };
   const kv = values.kv as KvCacheType;
   if (!(kv in KV_CACHE_TYPES)) throw new OptionsError(`Invalid --kv: expected one of ${Object.keys(KV_CACHE_TYPES).join(', ')}, received '${values.kv}'`);
   const contexts = list(values.ctx, ['4096', '8192', '32768', '131072']).map((c) => {
@@ -38,8 +36,8 @@ export async function planCommand(argv: string[], out: NodeJS.WritableStream): P
     if (!Number.isInteger(n) || n < 1) throw new OptionsError(`Invalid --ctx: expected context lengths, received '${c}'`);
     return n;
   });
-  const gpu = values['gpu-layers'] === 'max' ? 100000 : Number(values['gpu-layers']);
-  if (!Number.isInteger(gpu) || gpu < 0) throw new OptionsError(`Invalid --gpu-layers: expected an integer >= 0 or 'max', received '${values['gpu-layers']}'`);
+  const gpu = values.gpuLayers === 'max' ? 100000 : Number(values.gpuLayers);
+  if (!Number.isInteger(gpu) || gpu < 0) throw new OptionsError(`Invalid --gpu-layers: expected an integer >= 0 or 'max', received '${values.gpuLayers}'`);
 
   const rows: Array<{ label: string; quant: string; plans: MemoryPlan[] }> = [];
   if (values.model) {

@@ -1,81 +1,71 @@
-import { loadModel } from '../engine/model.js';
+import type { Command } from 'commander';
 import { OptionsError } from '../errors.js';
 import { createServer } from '../server/index.js';
-import { intArg, parse } from './args.js';
+import { configToServeOptions, loadServeConfig } from '../server/config.js';
+import { gpuLayersArg, intArg, loadWithProgress, resolveModelSpec, type CliIO, type Values } from './args.js';
 
-export const serveUsage = `hermes3 serve --model FILE [options]
+export function register(program: Command, io: CliIO): void {
+  program
+    .command('serve')
+    .summary("serve a model over HTTP: OpenAI's and Ollama's APIs and a chat page")
+    .description("Serves the model over HTTP: OpenAI's API under /v1, Ollama's under /api, a chat page at /.\nPrints \"listening on http://HOST:PORT\" once it accepts connections; SIGTERM or SIGINT stops it\ngracefully.")
+    .option('--model <file>', 'GGUF model file')
+    .option('--config <file>', 'a JSON config file (docs/service.md); flags given beside it win')
+    .option('--host <host>', 'address to bind (default 127.0.0.1; 0.0.0.0 or :: exposes the server to the network: set --api-key then)')
+    .option('--port <n>', 'port (default 8080; 0 takes a free port)')
+    .option('--parallel <n>', 'requests generating at once, sharing decode steps (default 4)')
+    .option('--ctx <n>', 'context length of each request slot (default 4096)')
+    .option('--max-queue <n>', 'requests waiting beyond --parallel; more get 503 (default 64)')
+    .option('--max-tokens <n>', 'most tokens one reply may have (default 4096)')
+    .option('--api-key <key>', 'require Authorization: Bearer KEY (also read from HERMES3_API_KEY)')
+    .option('--cors <origin>', 'allow browser calls from ORIGIN (repeatable; * for any)', (v: string, all: string[] = []) => [...all, v])
+    .option('--body-limit <bytes>', 'largest request body (default 4194304)')
+    .option('--name <name>', "the model's name in the APIs (default: the file name without .gguf)")
+    .option('--threads <n>', 'CPU threads (default: physical cores)')
+    .option('--gpu-layers <n|max|auto>', 'layers to offload to the GPU (default auto)')
+    .option('--grace-ms <n>', 'on SIGTERM/SIGINT, how long running requests may finish (default 10000)')
+    .option('--no-web', 'do not serve the chat page')
+    .option('--quiet', 'no request log')
+    .addHelpText('after', '\nExamples:\n  hermes3 serve --model Hermes-3-Llama-3.1-8B.Q4_K_M.gguf\n  hermes3 serve --config /etc/hermes3/hermes3.json --port 9090\n  HERMES3_API_KEY=secret hermes3 serve --model model.gguf --host 0.0.0.0 --parallel 8 --ctx 8192')
+    .action((values: Values) => serveCommand(values, io.out, io.signal));
+}
 
-Serves the model over HTTP: OpenAI's API under /v1, Ollama's under /api, a chat page at /.
+/** createServer's options from the flags that were given (undefined where a flag is absent). */
+function flagOptions(values: Values) {
+  const cors = values.cors as string[] | undefined;
+  const flags = {
+    parallel: intArg(values.parallel, 'parallel', 1),
+    ctx: intArg(values.ctx, 'ctx', 64),
+    maxQueue: intArg(values.maxQueue, 'max-queue', 0),
+    maxTokens: intArg(values.maxTokens, 'max-tokens', 1),
+    bodyLimit: intArg(values.bodyLimit, 'body-limit', 1024),
+    graceMs: intArg(values.graceMs, 'grace-ms', 0),
+    threads: intArg(values.threads, 'threads', 1),
+    modelName: values.name as string | undefined,
+    apiKey: values.apiKey as string | undefined,
+    cors: cors === undefined ? undefined : cors.includes('*') ? '*' : cors,
+  };
+  return Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) as Partial<typeof flags>;
+}
 
-  --model FILE         GGUF model file (required)
-  --host HOST          address to bind (default 127.0.0.1; 0.0.0.0 or :: exposes the
-                       server to the network: set --api-key then)
-  --port N             port (default 8080; 0 takes a free port)
-  --parallel N         requests generating at once, sharing decode steps (default 4)
-  --ctx N              context length of each request slot (default 4096)
-  --max-queue N        requests waiting beyond --parallel; more get 503 (default 64)
-  --max-tokens N       most tokens one reply may have (default 4096)
-  --api-key KEY        require Authorization: Bearer KEY (also read from HERMES3_API_KEY)
-  --cors ORIGIN        allow browser calls from ORIGIN (repeatable; * for any)
-  --body-limit BYTES   largest request body (default 4194304)
-  --name NAME          the model's name in the APIs (default: the file name without .gguf)
-  --threads N          CPU threads (default: physical cores)
-  --gpu-layers N|max|auto  layers to offload to the GPU (default auto)
-  --grace-ms N         on SIGTERM/SIGINT, how long running requests may finish (default 10000)
-  --no-web             do not serve the chat page
-  --quiet              no request log
-
-Prints "listening on http://HOST:PORT" once it accepts connections.`;
-
-export async function serveCommand(argv: string[], out: NodeJS.WritableStream, signal: AbortSignal): Promise<void> {
-  const { values } = parse(argv, {
-    model: { type: 'string' },
-    host: { type: 'string', default: '127.0.0.1' },
-    port: { type: 'string', default: '8080' },
-    parallel: { type: 'string' },
-    ctx: { type: 'string' },
-    'max-queue': { type: 'string' },
-    'max-tokens': { type: 'string' },
-    'api-key': { type: 'string' },
-    cors: { type: 'string', multiple: true },
-    'body-limit': { type: 'string' },
-    name: { type: 'string' },
-    threads: { type: 'string' },
-    'gpu-layers': { type: 'string' },
-    'grace-ms': { type: 'string' },
-    'no-web': { type: 'boolean', default: false },
-    quiet: { type: 'boolean', default: false },
-  } as const);
-  if (typeof values.model !== 'string') throw new OptionsError('hermes3 serve needs --model FILE (a GGUF model)');
-  const port = intArg(values.port as string, 'port', 0)!;
-  if (port > 65535) throw new OptionsError(`Invalid --port: expected 0 to 65535, received '${values.port}'`);
-  const gpu = values['gpu-layers'] as string | undefined;
-  const nGpuLayers = gpu === undefined || gpu === 'max' || gpu === 'auto' ? (gpu ?? 'auto') : intArg(gpu, 'gpu-layers', 0)!;
-  const apiKey = (values['api-key'] as string | undefined) ?? (process.env.HERMES3_API_KEY || undefined);
-  const host = values.host as string;
+export async function serveCommand(values: Values, out: NodeJS.WritableStream, signal: AbortSignal): Promise<void> {
+  const config = typeof values.config === 'string' ? configToServeOptions(await loadServeConfig(values.config)) : undefined;
+  const modelSpec = (values.model as string | undefined) ?? config?.modelSpec;
+  if (modelSpec === undefined) throw new OptionsError('hermes3 serve needs --model FILE (a GGUF model) or --config FILE naming one');
+  const port = intArg(values.port, 'port', 0) ?? config?.listen.port ?? 8080;
+  if (port > 65535) throw new OptionsError(`Invalid --port: expected 0 to 65535, received '${String(values.port)}'`);
+  const nGpuLayers = values.gpuLayers !== undefined ? gpuLayersArg(values.gpuLayers) : (config?.gpuLayers ?? 'auto');
+  const options = { ...config?.server, ...flagOptions(values) };
+  const apiKey = options.apiKey ?? (process.env.HERMES3_API_KEY || undefined);
+  const host = (values.host as string | undefined) ?? config?.listen.host ?? '127.0.0.1';
   const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   if (!apiKey && !/^(127\.|::1$|localhost$|\[::1\]$)/.test(host)) log(`warning: listening on ${host} without --api-key: anyone who can reach it can use the model`);
 
-  const model = await loadModel({ modelPath: values.model, nGpuLayers, signal });
+  const modelPath = await resolveModelSpec(modelSpec, values, signal);
+  const model = await loadWithProgress(modelPath, nGpuLayers, signal, values.quiet === true);
   let server;
   try {
-    const cors = values.cors as string[] | undefined;
-    server = await createServer({
-      model,
-      ownsModel: true,
-      parallel: intArg(values.parallel as string | undefined, 'parallel', 1),
-      ctx: intArg(values.ctx as string | undefined, 'ctx', 64),
-      maxQueue: intArg(values['max-queue'] as string | undefined, 'max-queue', 0),
-      maxTokens: intArg(values['max-tokens'] as string | undefined, 'max-tokens', 1),
-      bodyLimit: intArg(values['body-limit'] as string | undefined, 'body-limit', 1024),
-      graceMs: intArg(values['grace-ms'] as string | undefined, 'grace-ms', 0),
-      threads: intArg(values.threads as string | undefined, 'threads', 1),
-      modelName: values.name as string | undefined,
-      apiKey,
-      cors: cors === undefined ? undefined : cors.includes('*') ? '*' : cors,
-      webPage: !values['no-web'],
-      log: values.quiet ? undefined : log,
-    });
+    server = await createServer({ ...options, model, ownsModel: true, apiKey, webPage: values.web !== false, log: values.quiet ? undefined : log });
   } catch (err) {
     await model.dispose();
     throw err;

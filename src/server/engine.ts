@@ -83,6 +83,7 @@ export class ServerEngine {
     readonly context: Context,
     readonly limits: { maxTokens: number; maxQueue: number },
     private readonly metrics: Metrics,
+    private readonly defaults: { systemPrompt?: string; sampling?: Sampling } = {},
   ) {
     this.pool = new SlotPool(context, limits.maxQueue);
   }
@@ -103,6 +104,9 @@ export class ServerEngine {
     let tokens: number[];
     if (req.messages) {
       let messages = req.messages;
+      if (this.defaults.systemPrompt !== undefined && !messages.some((m) => m.role === 'system')) {
+        messages = [{ role: 'system', content: this.defaults.systemPrompt }, ...messages];
+      }
       if (req.json?.schema) {
         const system: ChatMessage = { role: 'system', content: jsonModePrompt(req.json.schema) };
         const lead = messages.findIndex((m) => m.role !== 'system');
@@ -188,7 +192,7 @@ export class ServerEngine {
       }
     };
     try {
-      const options: GenerateOptions = { ...req.sampling, ...grammar, maxTokens, signal: req.signal };
+      const options: GenerateOptions = { ...this.defaults.sampling, ...req.sampling, ...grammar, maxTokens, signal: req.signal };
       for await (const chunk of slot.sequence.generateFrom(tokens, options)) {
         generated.push(...chunk.tokens);
         if (parser) yield* relay(parser.push(chunk.text));

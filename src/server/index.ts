@@ -37,7 +37,7 @@ export async function createServer(options: ServerOptions): Promise<Hermes3Serve
   const id = modelId(opts);
   const metrics = new Metrics();
   const context = await opts.model.createContext({ nCtx: opts.ctx * opts.parallel, nSeqMax: opts.parallel, kvUnified: false, threads: opts.threads });
-  const engine = new ServerEngine(opts.model, context, { maxTokens: opts.maxTokens, maxQueue: opts.maxQueue }, metrics);
+  const engine = new ServerEngine(opts.model, context, { maxTokens: opts.maxTokens, maxQueue: opts.maxQueue }, metrics, { systemPrompt: opts.systemPrompt, sampling: opts.sampling });
   metrics.setSlots(engine.pool.size);
   const state = new ServerState(opts.model, id, engine, metrics, opts.maxTokens, VERSION);
 

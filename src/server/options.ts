@@ -2,7 +2,7 @@
 import { basename } from 'node:path';
 import { z } from 'zod';
 import type { Model } from '../engine/model.js';
-import { int } from '../engine/validate.js';
+import { int, num } from '../engine/validate.js';
 
 export const serverSchema = z.strictObject({
   /** the loaded model every request runs on */
@@ -31,8 +31,23 @@ export const serverSchema = z.strictObject({
   log: z.custom<(line: string) => void>((v) => typeof v === 'function', { error: 'expected a function (line) => void' }).optional(),
   /** dispose the model when the server closes (the CLI loads the model for the server) */
   ownsModel: z.boolean({ error: 'expected true or false' }).default(false),
-  /** context options for the shared context (threads, kvCacheType, flashAttention, ...) */
+  /** CPU threads of the shared context (default: physical cores) */
   threads: int(1, 1024).optional(),
+  /** the system prompt of conversations that bring none */
+  systemPrompt: z.string({ error: 'expected a string' }).optional(),
+  /** sampling defaults for requests that do not set them */
+  sampling: z
+    .strictObject({
+      temperature: num(0, 100).optional(),
+      topP: num(0, 1).optional(),
+      topK: int(0, 1 << 20).optional(),
+      minP: num(0, 1).optional(),
+      repeatPenalty: num(0, 100).optional(),
+      presencePenalty: num(-100, 100).optional(),
+      frequencyPenalty: num(-100, 100).optional(),
+      seed: int(0, 0xffffffff).optional(),
+    })
+    .optional(),
 });
 export type ServerOptions = z.input<typeof serverSchema>;
 export type ParsedServerOptions = z.output<typeof serverSchema>;

@@ -50,17 +50,18 @@ describe('hermes3 run', () => {
     const bad = await cli(['run', '--model', FIXTURES.f16, '--prompt', 'x', '--max-tokens', 'lots']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("Invalid --max-tokens: expected an integer >= 0, received 'lots'");
-    const unknown = await cli(['run', '--modle', 'x']);
+    const unknown = await cli(['run', '--prompt', 'x', '--modle', 'x']);
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toContain("Unknown option '--modle'");
+    expect(unknown.stderr).toContain("unknown option '--modle'");
+    expect(unknown.stderr).toContain('Did you mean --model?');
     const cmd = await cli(['fly']);
     expect(cmd.code).toBe(2);
     expect(cmd.stderr).toContain("unknown command 'fly'");
   });
 
-  it('reports a missing model file with exit code 1', async () => {
+  it('reports a missing model file with exit code 3', async () => {
     const r = await cli(['run', '--model', '/nonexistent/model.gguf', '--prompt', 'x']);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(3);
     expect(r.stderr).toContain('model file not found: /nonexistent/model.gguf');
   });
 });
@@ -97,5 +98,36 @@ describe('hermes3 plan', () => {
     const json = JSON.parse((await cli(['plan', '--shape', '8b', '--quant', 'Q4_K_M', '--ctx', '8k', '--kv', 'q8_0', '--json'])).stdout);
     expect(json[0].plans[0].kvCacheBytes).toBe(8192 * 131072 * (34 / 32 / 2));
     expect((await cli(['plan', '--kv', 'f8'])).code).toBe(2);
+  });
+});
+
+describe('the command line as a whole', () => {
+  it('gives every command a --help with its options and an example', async () => {
+    const top = await cli(['--help']);
+    expect(top.code).toBe(0);
+    const names = [...top.stdout.matchAll(/^ {2}([a-z]+) /gm)].map((m) => m[1]).filter((n) => n !== 'help');
+    expect(names).toEqual(expect.arrayContaining(['run', 'chat', 'serve', 'inspect', 'plan', 'quantize', 'bench']));
+    for (const name of names) {
+      const r = await cli([name, '--help']);
+      expect(r.code, name).toBe(0);
+      expect(r.stdout, name).toMatch(/^Options:$/m);
+      expect(r.stdout, name).toMatch(/^Examples?:$/m);
+    }
+    expect((await cli([])).code).toBe(2);
+    expect((await cli(['--version'])).stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it('quantizes with a result as JSON, and refuses an unknown type', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'hermes3-q-')), 'tiny-q4_0.gguf');
+    const r = await cli(['quantize', FIXTURES.f16, out, 'Q4_0', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout) as { bytes: number; inputBytes: number; type: string };
+    expect(result.type).toBe('Q4_0');
+    expect(result.bytes).toBeLessThan(result.inputBytes / 2);
+    const inspected = JSON.parse((await cli(['inspect', out, '--json'])).stdout) as { fileType: string };
+    expect(inspected.fileType).toBe('Q4_0');
+    const bad = await cli(['quantize', FIXTURES.f16, out, 'Q9_X']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("Invalid type 'Q9_X': expected one of");
   });
 });

@@ -161,6 +161,34 @@ describe('requests at the same time', () => {
   });
 });
 
+describe('server defaults', () => {
+  let s: Running;
+  let plain: Running;
+  beforeAll(async () => {
+    s = await startServer({ parallel: 1, systemPrompt: 'You are Hermes, a helpful assistant.', sampling: { temperature: 0 } });
+    plain = await startServer({ parallel: 1 });
+  });
+  afterAll(async () => {
+    await s.close();
+    await plain.close();
+  });
+  const ask = async (r: Running, extra: Record<string, unknown> = {}) =>
+    (await (await fetch(`${r.url}/v1/chat/completions`, json(chat({ max_tokens: 8, ...extra })))).json()) as { usage: { prompt_tokens: number }; choices: [{ message: { content: string } }] };
+
+  it('add the system prompt to conversations without one, and sample as configured unless the request says', async () => {
+    const withDefault = await ask(s);
+    const without = await ask(plain);
+    const system = s.model.tokenize('<|im_start|>system\nYou are Hermes, a helpful assistant.<|im_end|>\n', { special: true }).length;
+    expect(withDefault.usage.prompt_tokens).toBe(without.usage.prompt_tokens + system);
+    const own = await ask(s, { messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'hi' }] });
+    expect(own.usage.prompt_tokens).toBeLessThan(withDefault.usage.prompt_tokens);
+    // temperature 0 from the defaults: greedy, so the same reply twice; a request's own temperature wins
+    expect((await ask(s)).choices[0].message.content).toBe(withDefault.choices[0].message.content);
+    const greedyPlain = await ask(plain, { temperature: 0, messages: [{ role: 'system', content: 'You are Hermes, a helpful assistant.' }, { role: 'user', content: 'hi' }] });
+    expect(greedyPlain.choices[0].message.content).toBe(withDefault.choices[0].message.content);
+  });
+});
+
 describe('CORS when allowed', () => {
   let s: Running;
   beforeAll(async () => {

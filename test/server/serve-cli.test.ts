@@ -1,11 +1,19 @@
 /** `hermes3 serve` as a real process: the listening line, SIGTERM with a request running, usage errors. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer as createNetServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIXTURES, cliPath, runNode } from '../fixtures.js';
 
-function start(args: string[]): { child: ChildProcess; url: Promise<string>; exit: Promise<number | null>; stderr: () => string } {
-  const child = spawn(process.execPath, [cliPath, 'serve', '--model', FIXTURES.q8, '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+function startWith(args: string[]) {
+  return start(args, false);
+}
+
+function start(args: string[], withModel = true): { child: ChildProcess; url: Promise<string>; exit: Promise<number | null>; stderr: () => string } {
+  const base = withModel ? ['--model', FIXTURES.q8, '--port', '0'] : [];
+  const child = spawn(process.execPath, [cliPath, 'serve', ...base, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TEST_KEY: 'from-env' } });
   let out = '';
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
@@ -78,6 +86,32 @@ describe('hermes3 serve', () => {
     } finally {
       s.child.kill('SIGKILL');
     }
+  });
+
+  it('reads a config file (relative model path, key from the environment, defaults), with flags winning', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hermes3-config-'));
+    copyFileSync(FIXTURES.q8, join(dir, 'model.gguf'));
+    const config = join(dir, 'hermes3.json');
+    writeFileSync(config, JSON.stringify({ model: './model.gguf', name: 'hermes3', port: 1, parallel: 1, ctx: 512, apiKeyEnv: 'TEST_KEY', systemPrompt: 'You are Hermes.', sampling: { temperature: 0 } }));
+    const s = startWith(['--config', config, '--port', '0', '--quiet']);
+    try {
+      const url = await s.url;
+      expect((await fetch(`${url}/v1/models`)).status).toBe(401);
+      const models = (await (await fetch(`${url}/v1/models`, { headers: { authorization: 'Bearer from-env' } })).json()) as { data: { id: string }[] };
+      expect(models.data[0].id).toBe('hermes3');
+      const health = (await (await fetch(`${url}/health`)).json()) as { slots: number };
+      expect(health.slots).toBe(1);
+      s.child.kill('SIGTERM');
+      expect(await s.exit).toBe(0);
+    } finally {
+      s.child.kill('SIGKILL');
+    }
+    const bad = await runNode([cliPath, 'serve', '--config', join(dir, 'missing.json')]);
+    expect(bad.code).toBe(2);
+    writeFileSync(config, JSON.stringify({ model: './model.gguf', modle: 1 }));
+    const unknown = await runNode([cliPath, 'serve', '--config', config]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('Unknown option modle for config file');
   });
 
   it('says what to do when the port is taken or an option is wrong', async () => {
