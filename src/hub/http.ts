@@ -21,7 +21,7 @@ export function networkError(err: unknown, url: string, signal: AbortSignal | un
   if (err instanceof AbortError || err instanceof DownloadError) return err;
   const cause = (err as { cause?: { code?: string; message?: string } })?.cause;
   const why = cause?.code ?? cause?.message ?? (err as Error)?.message ?? String(err);
-  return new DownloadError(`could not download from ${new URL(url).host} (${why}): ${hint}, then run the pull again (it resumes)`, { url, cause: err });
+  return new DownloadError(`could not download from ${new URL(url).host} (${why}): ${hint}, then run it again (a pull resumes where it stopped)`, { url, cause: err });
 }
 
 /** A request that follows up to 10 redirects; the answer is the first response that is not a redirect. */

@@ -2,7 +2,8 @@
  * A local stand-in for the Hugging Face Hub: the tree API (paged, with LFS sizes and SHA-256),
  * /resolve/ answering a 302 to a CDN on another origin (another port) that serves the bytes
  * with Range support, 404s with the Hub's X-Error-Code, and a gated repository that needs a
- * token. Faults on demand: a connection cut after K bytes, a transfer that stalls, wrong bytes.
+ * token. Faults on demand: a connection cut after K bytes (at once, or once the client holds
+ * them), a transfer that stalls, wrong bytes.
  */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
@@ -46,7 +47,7 @@ export class FakeHub {
   /** cut the connection after this many bytes of the file, `times` times */
   readonly cuts = new Map<string, { after: number; times: number }>();
   /** send this many bytes of the file, then wait for `release` */
-  readonly stalls = new Map<string, { after: number; reached: () => void; release: Promise<void> }>();
+  readonly stalls = new Map<string, { after: number; reached: () => void; release: Promise<'release' | 'cut'> }>();
   /** file names served with a wrong byte */
   readonly corrupt = new Set<string>();
   /** answer Range requests with the whole file (200), as some servers do */
@@ -82,14 +83,17 @@ export class FakeHub {
     this.repos.set(id, { revisions: { main: files }, ...extra });
   }
 
-  /** Makes the next transfer of `file` stop after `after` bytes until the returned release is called. */
-  stall(file: string, after: number): { reached: Promise<void>; release: () => void } {
+  /**
+   * Makes the next transfer of `file` stop after `after` bytes until `release` (send the rest) or
+   * `cut` (close the connection) is called.
+   */
+  stall(file: string, after: number): { reached: Promise<void>; release: () => void; cut: () => void } {
     let reached!: () => void;
-    let release!: () => void;
+    let settle!: (how: 'release' | 'cut') => void;
     const reachedP = new Promise<void>((r) => (reached = r));
-    const releaseP = new Promise<void>((r) => (release = r));
-    this.stalls.set(file, { after, reached, release: releaseP });
-    return { reached: reachedP, release };
+    const how = new Promise<'release' | 'cut'>((r) => (settle = r));
+    this.stalls.set(file, { after, reached, release: how });
+    return { reached: reachedP, release: () => settle('release'), cut: () => settle('cut') };
   }
 
   requests(server: 'hub' | 'cdn', method = 'GET'): LoggedRequest[] {
@@ -188,8 +192,9 @@ export class FakeHub {
       this.stalls.delete(name);
       res.write(body.subarray(start, stall.after), () => {
         stall.reached();
-        void stall.release.then(() => {
-          if (!res.destroyed) res.end(body.subarray(stall.after));
+        void stall.release.then((how) => {
+          if (how === 'cut') res.destroy();
+          else if (!res.destroyed) res.end(body.subarray(stall.after));
         });
       });
       return;

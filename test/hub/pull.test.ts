@@ -88,13 +88,26 @@ describe('pullModel', () => {
     expect(existsSync(e.HERMES3_MODELS)).toBe(false);
   });
 
-  it('resumes a transfer cut after K bytes with a Range request', async () => {
+  it('resumes a transfer cut after K bytes with a Range request, within the same pull', async () => {
+    const e = env();
     const K = 1_234_567;
-    hub.cuts.set('cut.Q4_K_M.gguf', { after: K, times: 1 });
+    // the connection closes once the client has written K bytes (bytes still in flight when a
+    // connection breaks are lost, so an immediate cut would leave fewer)
+    const stall = hub.stall('cut.Q4_K_M.gguf', K);
     const before = hub.log.length;
-    const r = await pullModel('hf:acme/cut-GGUF:Q4_K_M', { env: env() });
+    const pull = pullModel('hf:acme/cut-GGUF:Q4_K_M', { env: e });
+    await stall.reached;
+    const partial = join(e.HERMES3_MODELS, 'acme/cut-GGUF/cut.Q4_K_M.gguf.partial');
+    while (!existsSync(partial) || statSync(partial).size < K) await new Promise((r) => setTimeout(r, 10));
+    stall.cut();
+    const r = await pull;
     expect(hub.log.slice(before).filter((l) => l.server === 'cdn').map((l) => l.range)).toEqual([undefined, `bytes=${K}-`]);
     expect(sha(readFileSync(r.path))).toBe(sha(files['cut.Q4_K_M.gguf']));
+    // an immediate cut loses what was in flight: the pull still resumes from what it wrote
+    hub.cuts.set('cut.Q4_K_M.gguf', { after: K, times: 1 });
+    const again = await pullModel('hf:acme/cut-GGUF:Q4_K_M', { env: env() });
+    expect(sha(readFileSync(again.path))).toBe(sha(files['cut.Q4_K_M.gguf']));
+    expect(hub.log.at(-1)!.range).toMatch(/^bytes=\d+-$/);
   });
 
   it('keeps the partial when aborted, and a later pull resumes it', async () => {
