@@ -11,14 +11,14 @@ export function register(program: Command, io: CliIO): void {
     .command('ls')
     .alias('list')
     .summary('list the pulled models')
-    .description('Lists the models pulled into the models directory (HERMES3_MODELS, else ~/.cache/hermes3/models):\nreference, size, when pulled, and the path to pass as --model.')
+    .description('Lists the models pulled into the models directory (HERMES3_MODELS, else ~/.cache/hermes3/models): reference, size, when pulled, and the path to pass as --model.')
     .option('--json', 'print the models as a JSON array')
     .action(async (values: Values) => void (await lsCommand({ json: values.json === true }, io.out)));
   program
     .command('rm')
     .alias('remove')
     .summary('remove a pulled model')
-    .description('Removes a pulled model: its files, any partial download and its record. Files outside the\nmodels directory are never touched.')
+    .description('Removes a pulled model: its files, any partial download and its record. Files outside the models directory are never touched.')
     .argument('<ref-or-path>', 'the reference it was pulled with, or the path hermes3 ls shows')
     .addHelpText('after', '\nExample:\n  hermes3 rm hf:NousResearch/Hermes-3-Llama-3.1-8B-GGUF:Q4_K_M')
     .action(async (refOrPath: string) => void (await rmCommand(refOrPath, {}, io.out)));

@@ -35,11 +35,8 @@ export function register(program: Command, io: CliIO): void {
     .command('pull')
     .summary('download a model into the models directory (resumable, verified)')
     .description(
-      `Downloads a GGUF model into the models directory (HERMES3_MODELS, else ~/.cache/hermes3/models),
-verifies its SHA-256 against the published one and prints its path. An interrupted pull resumes.
-REF is hf:OWNER/REPO:QUANT, hf:OWNER/REPO/FILE.gguf, hf:OWNER/REPO (its only GGUF), each with an
-optional @REVISION, or an https:// URL to a .gguf file (default ${DEFAULT_MODEL_REF}).
-HF_TOKEN opens gated repositories; HF_ENDPOINT points at a mirror.`,
+      'Downloads a GGUF model into the models directory (HERMES3_MODELS, else ~/.cache/hermes3/models), verifies its SHA-256 against the published one and prints its path. An interrupted pull resumes where it stopped.\n\n' +
+        `REF is hf:OWNER/REPO:QUANT, hf:OWNER/REPO/FILE.gguf or hf:OWNER/REPO (its only GGUF), each with an optional @REVISION, or an https:// URL to a .gguf file; default ${DEFAULT_MODEL_REF}. HF_TOKEN opens gated repositories; HF_ENDPOINT points at a mirror.`,
     )
     .argument('[ref]', 'the model to pull')
     .option('--recommend', 'pick the largest Hermes 3 quantization that fits this machine, and say why')
