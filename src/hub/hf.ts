@@ -37,6 +37,11 @@ export function hubError(response: Response, ref: HfRef, config: HubConfig, what
   const code = response.headers.get('x-error-code') ?? '';
   const page = `${config.endpoint}/${ref.owner}/${ref.repo}`;
   const status = response.status;
+  // the Hub answers 401 RepoNotFound to anonymous requests for private and missing repositories alike
+  if (code === 'RepoNotFound') {
+    const priv = config.token ? '' : ` (a private one needs HF_TOKEN)`;
+    return new ModelNotFoundError(`${label}: there is no repository ${ref.owner}/${ref.repo} on ${config.endpoint}${priv}; check the spelling (e.g. hf:NousResearch/Hermes-3-Llama-3.1-8B-GGUF:Q4_K_M)`);
+  }
   if (status === 401 || status === 403 || code === 'GatedRepo') {
     const gated = code === 'GatedRepo' ? 'is gated' : status === 401 ? 'may be gated or private (or may not exist)' : 'is gated or private';
     const todo = config.token
