@@ -112,3 +112,57 @@ export class SchemaValidationError extends Hermes3Error {
     this.text = text;
   }
 }
+
+/** A download failed: the server refused it, the connection broke, or the answer made no sense. */
+export class DownloadError extends Hermes3Error {
+  readonly url?: string;
+  /** the HTTP status, when the server answered */
+  readonly status?: number;
+  constructor(message: string, details: { url?: string; status?: number; cause?: unknown } = {}) {
+    super('ERR_DOWNLOAD', message, { cause: details.cause });
+    this.url = details.url;
+    this.status = details.status;
+  }
+}
+
+/** A downloaded file's size or SHA-256 is not the published one: it was refused and deleted. */
+export class IntegrityError extends Hermes3Error {
+  readonly path: string;
+  readonly expected: string;
+  readonly actual: string;
+  constructor(message: string, details: { path: string; expected: string; actual: string }) {
+    super('ERR_INTEGRITY', message);
+    this.path = details.path;
+    this.expected = details.expected;
+    this.actual = details.actual;
+  }
+}
+
+/** A model reference names no repository, file or quantization that exists, or no pulled model. */
+export class ModelNotFoundError extends Hermes3Error {
+  /** what does exist (quantizations or files), when known */
+  readonly available: string[];
+  constructor(message: string, available: string[] = []) {
+    super('ERR_MODEL_NOT_FOUND', message);
+    this.available = available;
+  }
+}
+
+/** The disk holding the models directory is full; the partial download is kept for a resume. */
+export class DiskFullError extends Hermes3Error {
+  readonly path: string;
+  /** bytes still to be written */
+  readonly neededBytes: number;
+  constructor(message: string, details: { path: string; neededBytes: number; cause?: unknown }) {
+    super('ERR_DISK_FULL', message, { cause: details.cause });
+    this.path = details.path;
+    this.neededBytes = details.neededBytes;
+  }
+}
+
+/** A model would have to be downloaded, and nobody agreed to it (no --yes, no confirmation). */
+export class DownloadNotConfirmedError extends Hermes3Error {
+  constructor(message: string) {
+    super('ERR_DOWNLOAD_NOT_CONFIRMED', message);
+  }
+}

@@ -23,7 +23,7 @@ export function exitCodeFor(err: unknown): number {
   if (err instanceof AbortError) return EXIT.interrupted;
   if (err instanceof Hermes3Error) {
     if (err.code === 'ERR_FILE_NOT_FOUND' || err.code === 'ERR_MODEL_NOT_FOUND') return EXIT.notFound;
-    if (err.code === 'ERR_DOWNLOAD' || err.code === 'ERR_INTEGRITY') return EXIT.download;
+    if (err.code === 'ERR_DOWNLOAD' || err.code === 'ERR_INTEGRITY' || err.code === 'ERR_DISK_FULL') return EXIT.download;
   }
   return EXIT.failure;
 }

@@ -9,7 +9,9 @@ import { register as demo } from './demo.js';
 import { register as doctor } from './doctor.js';
 import { EXIT, exitCodeFor, exitCodesHelp } from './exit.js';
 import { register as inspect } from './inspect.js';
+import { register as models } from './models.js';
 import { register as plan } from './plan.js';
+import { register as pull } from './pull.js';
 import { register as quantize } from './quantize.js';
 import { register as run } from './run.js';
 import { register as serve } from './serve.js';
@@ -26,7 +28,7 @@ export function buildProgram(io: CliIO): Command {
     .exitOverride()
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) })
     .addHelpText('after', `\nEvery command takes --help.\n${exitCodesHelp}`);
-  for (const register of [run, chat, serve, inspect, plan, quantize, bench, doctor, demo]) register(program, io);
+  for (const register of [run, chat, serve, pull, models, inspect, plan, quantize, bench, doctor, demo]) register(program, io);
   for (const cmd of program.commands) cmd.exitOverride().showHelpAfterError('(add --help for usage)');
   return program;
 }

@@ -11,7 +11,7 @@ export interface PulledFile {
   /** path relative to the models directory */
   path: string;
   size: number;
-  /** the published SHA-256 (Hugging Face's LFS oid), verified when the file was pulled */
+  /** the published SHA-256 (Hugging Face's LFS oid), verified when the file was pulled; for a URL without one, the SHA-256 computed while downloading */
   sha256?: string;
 }
 
@@ -24,6 +24,8 @@ export interface PullRecord {
   files: PulledFile[];
   /** ISO time */
   pulledAt: string;
+  /** other references found to name the same files (hf:OWNER/REPO, when it has one GGUF, and its :QUANT) */
+  aliases?: string[];
 }
 
 const RECORD_SUFFIX = '.hermes3.json';
@@ -57,7 +59,8 @@ export async function readPullRecord(modelFile: string): Promise<PullRecord | un
 /** Writes the record atomically (a temporary file renamed over it). */
 export async function writePullRecord(modelFile: string, record: PullRecord): Promise<void> {
   const path = recordPath(modelFile);
-  const tmp = `${path}.${process.pid}.tmp`;
+  // unique per write: two pulls in one process may write the same record at once
+  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   await writeFile(tmp, JSON.stringify(record, null, 2) + '\n');
   await rename(tmp, path);
 }
