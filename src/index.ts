@@ -67,9 +67,9 @@ export async function createServer(options: import('./server/index.js').ServerOp
 }
 
 export { doctor, gatherFacts, type DoctorOptions, type Finding, type FindingStatus, type MachineFacts } from './doctor/index.js';
-export { pullModel, resolveModelPath, DEFAULT_MODEL_REF, type PullOptions, type PullResult, type ResolveModelPathOptions } from './hub/pull.js';
-export { listModels, removeModel, type PulledModel } from './hub/cache.js';
-export { recommendQuant, HERMES3_REPOS, BUILTIN_QUANTS, type RecommendOptions, type QuantRecommendation, type QuantCandidate, type Hermes3Shape } from './hub/recommend.js';
-export type { PullProgress } from './hub/progress.js';
-export type { PullRecord, PulledFile } from './hub/records.js';
+export { pullModel, resolveModelPath, DEFAULT_MODEL_REF, type PullOptions, type PullResult, type ResolveModelPathOptions } from './models/pull.js';
+export { listModels, removeModel, type PulledModel } from './models/cache.js';
+export { recommendQuant, HERMES3_REPOS, BUILTIN_QUANTS, type RecommendOptions, type QuantRecommendation, type QuantCandidate, type Hermes3Shape } from './models/recommend.js';
+export type { PullProgress } from './models/progress.js';
+export type { PullRecord, PulledFile } from './models/records.js';
 export { DownloadError, IntegrityError, ModelNotFoundError, DiskFullError, DownloadNotConfirmedError } from './errors.js';

@@ -2,7 +2,9 @@
 import type { Command } from 'commander';
 import { OptionsError } from '../errors.js';
 import { loadModel } from '../engine/model.js';
+import { DEFAULT_MODEL_REF } from '../models/pull.js';
 import { Progress } from './progress.js';
+import { modelPathForCli } from './pull.js';
 
 /** What a command needs from the process: where to print, and the Ctrl-C signal. */
 export interface CliIO {
@@ -38,7 +40,8 @@ export function gpuLayersArg(value: unknown): number | 'max' | 'auto' {
 /** The options of every command that runs a model. */
 export function modelOptions(cmd: Command): Command {
   return cmd
-    .option('--model <file>', 'GGUF model file')
+    .option('--model <file|ref>', `GGUF model file, or a reference (hf:OWNER/REPO:QUANT, a URL) from the cache or pulled (default ${DEFAULT_MODEL_REF})`)
+    .option('-y, --yes', 'download the model without asking when it is not in the cache')
     .option('--ctx <n|auto>', 'context length (default: min(training context, 4096); auto: the longest that fits, up to 8192)')
     .option('--threads <n>', 'CPU threads (default: physical cores)')
     .option('--gpu-layers <n|max|auto>', 'layers to offload to the GPU (default auto: as many as fit)');
@@ -51,9 +54,13 @@ export function samplingOptions(cmd: Command, defaultMaxTokens: number): Command
     .option('--seed <s>', 'sampling seed');
 }
 
-/** The model file a --model value (or a config's model) names. */
-export async function resolveModelSpec(spec: string, _values: Values, _signal: AbortSignal): Promise<string> {
-  return spec;
+/**
+ * The model file a --model value (or a config's model) names: a file as it is, or a reference
+ * (hf:OWNER/REPO:QUANT, a URL) from the cache or pulled; none means Hermes 3 8B Q4_K_M. A pull
+ * asks first on a terminal, unless --yes.
+ */
+export async function resolveModelSpec(spec: string | undefined, values: Values, signal: AbortSignal): Promise<string> {
+  return modelPathForCli(spec, { yes: values.yes === true, signal });
 }
 
 /** Loads a model with a progress bar on stderr. */
@@ -70,9 +77,8 @@ export async function loadWithProgress(modelPath: string, nGpuLayers: number | '
 }
 
 /** Loads the model and creates a context as the model options say. */
-export async function openModel(values: Values, command: string, signal: AbortSignal) {
-  const modelPath = values.model;
-  if (typeof modelPath !== 'string') throw new OptionsError(`hermes3 ${command} needs --model FILE (a GGUF model)`);
+export async function openModel(values: Values, _command: string, signal: AbortSignal) {
+  const modelPath = await resolveModelSpec(values.model as string | undefined, values, signal);
   const ctxArg = values.ctx as string | undefined;
   const nCtx = ctxArg === 'auto' ? 'auto' : intArg(ctxArg, 'ctx', 16);
   const threads = intArg(values.threads, 'threads', 1);

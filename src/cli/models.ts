@@ -1,9 +1,9 @@
 /** hermes3 ls and hermes3 rm: the pulled models in the models directory. */
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { listModels, removeModel, type PulledModel } from '../hub/cache.js';
-import { formatBytes } from '../hub/progress.js';
-import { modelsDir } from '../hub/records.js';
+import { listModels, removeModel, type PulledModel } from '../models/cache.js';
+import { formatBytes } from '../models/progress.js';
+import { modelsDir } from '../models/records.js';
 import type { CliIO, Values } from './args.js';
 
 export function register(program: Command, io: CliIO): void {

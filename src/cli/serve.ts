@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { OptionsError } from '../errors.js';
 import { createServer } from '../server/index.js';
+import { DEFAULT_MODEL_REF } from '../models/pull.js';
 import { configToServeOptions, loadServeConfig } from '../server/config.js';
 import { gpuLayersArg, intArg, loadWithProgress, resolveModelSpec, type CliIO, type Values } from './args.js';
 
@@ -9,7 +10,8 @@ export function register(program: Command, io: CliIO): void {
     .command('serve')
     .summary("serve a model over HTTP: OpenAI's and Ollama's APIs and a chat page")
     .description("Serves the model over HTTP: OpenAI's API under /v1, Ollama's under /api, a chat page at /.\nPrints \"listening on http://HOST:PORT\" once it accepts connections; SIGTERM or SIGINT stops it\ngracefully.")
-    .option('--model <file>', 'GGUF model file')
+    .option('--model <file|ref>', `GGUF model file, or a reference (hf:OWNER/REPO:QUANT, a URL) from the cache or pulled (default ${DEFAULT_MODEL_REF})`)
+    .option('-y, --yes', 'download the model without asking when it is not in the cache')
     .option('--config <file>', 'a JSON config file (docs/service.md); flags given beside it win')
     .option('--host <host>', 'address to bind (default 127.0.0.1; 0.0.0.0 or :: exposes the server to the network: set --api-key then)')
     .option('--port <n>', 'port (default 8080; 0 takes a free port)')
@@ -51,7 +53,6 @@ function flagOptions(values: Values) {
 export async function serveCommand(values: Values, out: NodeJS.WritableStream, signal: AbortSignal): Promise<void> {
   const config = typeof values.config === 'string' ? configToServeOptions(await loadServeConfig(values.config)) : undefined;
   const modelSpec = (values.model as string | undefined) ?? config?.modelSpec;
-  if (modelSpec === undefined) throw new OptionsError('hermes3 serve needs --model FILE (a GGUF model) or --config FILE naming one');
   const port = intArg(values.port, 'port', 0) ?? config?.listen.port ?? 8080;
   if (port > 65535) throw new OptionsError(`Invalid --port: expected 0 to 65535, received '${String(values.port)}'`);
   const nGpuLayers = values.gpuLayers !== undefined ? gpuLayersArg(values.gpuLayers) : (config?.gpuLayers ?? 'auto');

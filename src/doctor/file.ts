@@ -10,7 +10,7 @@ import { stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { Hermes3Error } from '../errors.js';
 import { readGgufHeaderUnchecked } from '../gguf/reader.js';
-import { readPullRecord, type PullRecord } from '../hub/records.js';
+import { readPullRecord, type PullRecord } from '../models/records.js';
 import type { Finding } from './types.js';
 
 const size = (n: number) => (n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(2)} GiB` : `${(n / 2 ** 20).toFixed(1)} MiB`);

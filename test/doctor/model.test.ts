@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { sha256File } from '../../src/doctor/file.js';
 import { checkChatTemplate, checkChatTokens, templateFormat } from '../../src/doctor/template.js';
 import { doctor, gatherFacts, type Finding, type MachineFacts } from '../../src/index.js';
-import { writePullRecord } from '../../src/hub/records.js';
+import { writePullRecord } from '../../src/models/records.js';
 import { writeSyntheticModel } from '../../src/testing/index.js';
 import { FIXTURES } from '../fixtures.js';
 import { cpuDevice } from './helpers.js';

@@ -1,4 +1,5 @@
 import { mkdtempSync } from 'node:fs';
+import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -44,9 +45,15 @@ describe('hermes3 run', () => {
   });
 
   it('explains usage errors with exit code 2', async () => {
-    const missing = await cli(['run', '--prompt', 'x']);
-    expect(missing.code).toBe(2);
-    expect(missing.stderr).toContain('hermes3 run needs --model FILE');
+    // without --model: Hermes 3 8B Q4_K_M from the cache, here empty, and a hub that does not answer
+    const models = mkdtempSync(join(tmpdir(), 'hermes3-models-'));
+    const closed = createNetServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as { port: number }).port;
+    await new Promise((r) => closed.close(r));
+    const missing = await runNode([cliPath, 'run', '--prompt', 'x'], { env: { ...process.env, HERMES3_MODELS: models, HF_ENDPOINT: `http://127.0.0.1:${port}` } });
+    expect(missing.code).toBe(5);
+    expect(missing.stderr).toMatch(/could not (download|reach).*127\.0\.0\.1/);
     const bad = await cli(['run', '--model', FIXTURES.f16, '--prompt', 'x', '--max-tokens', 'lots']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("Invalid --max-tokens: expected an integer >= 0, received 'lots'");
@@ -62,7 +69,7 @@ describe('hermes3 run', () => {
   it('reports a missing model file with exit code 3', async () => {
     const r = await cli(['run', '--model', '/nonexistent/model.gguf', '--prompt', 'x']);
     expect(r.code).toBe(3);
-    expect(r.stderr).toContain('model file not found: /nonexistent/model.gguf');
+    expect(r.stderr).toContain('there is no file /nonexistent/model.gguf; pass the path of a GGUF file, or a reference');
   });
 });
 

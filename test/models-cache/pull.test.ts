@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AbortError, DiskFullError, DownloadError, IntegrityError, ModelNotFoundError } from '../../src/errors.js';
-import { readPullRecord } from '../../src/hub/records.js';
-import { pullModel } from '../../src/hub/pull.js';
-import type { PullProgress } from '../../src/hub/progress.js';
+import { readPullRecord } from '../../src/models/records.js';
+import { pullModel } from '../../src/models/pull.js';
+import type { PullProgress } from '../../src/models/progress.js';
 import { FakeHub } from './fake-hub.js';
 import { someBytes } from './models.js';
 

@@ -7,8 +7,8 @@ import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DownloadNotConfirmedError, ModelNotFoundError } from '../../src/errors.js';
 import { loadModel } from '../../src/engine/model.js';
-import { listModels, removeModel } from '../../src/hub/cache.js';
-import { DEFAULT_MODEL_REF, pullModel, resolveModelPath } from '../../src/hub/pull.js';
+import { listModels, removeModel } from '../../src/models/cache.js';
+import { DEFAULT_MODEL_REF, pullModel, resolveModelPath } from '../../src/models/pull.js';
 import { FakeHub } from './fake-hub.js';
 import { someBytes, splitGguf, tinyModel } from './models.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ModelNotFoundError, OptionsError } from '../../src/errors.js';
-import { availableQuants, isModelRef, localPath, parseRef, pickFiles, quantOf, refKey, splitInfo, type HfRef, type RemoteFile } from '../../src/hub/refs.js';
+import { availableQuants, isModelRef, localPath, parseRef, pickFiles, quantOf, refKey, splitInfo, type HfRef, type RemoteFile } from '../../src/models/refs.js';
 
 const hf = (text: string) => parseRef(text) as HfRef;
 const files = (...paths: string[]): RemoteFile[] => paths.map((path) => ({ path, size: 1 }));

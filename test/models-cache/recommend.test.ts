@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DeviceInfo } from '../../src/engine/backends.js';
-import { recommendQuant } from '../../src/hub/recommend.js';
+import { recommendQuant } from '../../src/models/recommend.js';
 
 const GiB = 2 ** 30;
 const cpu = (free: number): DeviceInfo => ({ name: 'CPU', description: 'test CPU', type: 'cpu', backend: 'CPU', freeBytes: free * GiB, totalBytes: 64 * GiB });
