@@ -1,5 +1,11 @@
 /** hermes3 doctor: the troubleshooting guide run against this machine, this install and a model file. */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { ModelNotFoundError } from '../errors.js';
+import { findCached } from '../models/cache.js';
+import { modelsDir } from '../models/records.js';
+import { isModelRef, parseRef } from '../models/refs.js';
 import { doctor } from '../doctor/index.js';
 import { formatFinding, summarize } from '../doctor/report.js';
 import { gpuLayersArg, intArg, type CliIO, type Values } from './args.js';
@@ -15,6 +21,14 @@ export interface DoctorCommandOptions {
   json?: boolean;
 }
 
+/** A reference names the pulled model in the cache (the doctor never downloads); anything else is a path. */
+async function pulledPath(spec: string): Promise<string> {
+  if (!isModelRef(spec) || existsSync(spec)) return spec;
+  const found = await findCached(parseRef(spec), resolve(modelsDir()));
+  if (!found) throw new ModelNotFoundError(`${spec} is not in the models directory (${modelsDir()}): pull it first with hermes3 pull ${spec}, or pass the path of the GGUF file`);
+  return found.path;
+}
+
 /**
  * Runs the checks and prints them: a report (each finding as it is made), or with `json` the
  * findings as one JSON array. Returns the exit code: 0 when nothing fails, 1 when something does.
@@ -26,7 +40,7 @@ export async function doctorCommand(opts: DoctorCommandOptions, out: NodeJS.Writ
   const progress = !opts.json && process.stderr.isTTY ? (message: string) => process.stderr.write(`        … ${message}\n`) : undefined;
   let first = true;
   const findings = await doctor({
-    modelPath: opts.model,
+    modelPath: opts.model === undefined ? undefined : await pulledPath(opts.model),
     nCtx,
     nGpuLayers,
     probe: opts.probe === false ? false : threads ? { threads } : true,

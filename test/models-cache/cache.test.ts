@@ -9,7 +9,7 @@ import { DownloadNotConfirmedError, ModelNotFoundError } from '../../src/errors.
 import { loadModel } from '../../src/engine/model.js';
 import { listModels, removeModel } from '../../src/models/cache.js';
 import { DEFAULT_MODEL_REF, pullModel, resolveModelPath } from '../../src/models/pull.js';
-import { FakeHub } from './fake-hub.js';
+import { FakeHub } from '../../src/testing/fake-hub.js';
 import { someBytes, splitGguf, tinyModel } from './models.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');

@@ -11,7 +11,7 @@ import type { DeviceInfo } from '../../src/engine/backends.js';
 import { InsufficientMemoryError, ModelNotFoundError, OptionsError } from '../../src/errors.js';
 import { lsCommand, rmCommand } from '../../src/cli/models.js';
 import { modelPathForCli, pullCommand } from '../../src/cli/pull.js';
-import { FakeHub } from './fake-hub.js';
+import { FakeHub } from '../../src/testing/fake-hub.js';
 import { someBytes } from './models.js';
 
 let hub: FakeHub;

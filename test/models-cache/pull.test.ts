@@ -10,7 +10,7 @@ import { AbortError, DiskFullError, DownloadError, IntegrityError, ModelNotFound
 import { readPullRecord } from '../../src/models/records.js';
 import { pullModel } from '../../src/models/pull.js';
 import type { PullProgress } from '../../src/models/progress.js';
-import { FakeHub } from './fake-hub.js';
+import { FakeHub } from '../../src/testing/fake-hub.js';
 import { someBytes } from './models.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
