@@ -100,7 +100,7 @@ describe('pullModel', () => {
     const pull = pullModel('hf:acme/cut-GGUF:Q4_K_M', { env: e });
     await stall.reached;
     const partial = join(e.HERMES3_MODELS, 'acme/cut-GGUF/cut.Q4_K_M.gguf.partial');
-    while (!existsSync(partial) || statSync(partial).size < K) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 1000 && (!existsSync(partial) || statSync(partial).size < K); i++) await new Promise((r) => setTimeout(r, 10));
     stall.cut();
     const r = await pull;
     expect(hub.log.slice(before).filter((l) => l.server === 'cdn').map((l) => l.range)).toEqual([undefined, `bytes=${K}-`]);
@@ -120,7 +120,7 @@ describe('pullModel', () => {
     const pull = pullModel('hf:acme/stall-GGUF:Q4_K_M', { env: e, signal: controller.signal });
     await stall.reached;
     const partial = join(e.HERMES3_MODELS, 'acme/stall-GGUF/stall.Q4_K_M.gguf.partial');
-    while (!existsSync(partial) || statSync(partial).size < K) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 1000 && (!existsSync(partial) || statSync(partial).size < K); i++) await new Promise((r) => setTimeout(r, 10));
     controller.abort();
     await expect(pull).rejects.toThrow(new AbortError('the download was aborted; the partial file is kept, and pulling again resumes it'));
     stall.release();
@@ -189,7 +189,7 @@ describe('pullModel', () => {
     const first = pullModel('hf:acme/lock-GGUF:Q4_K_M', { env: e });
     await stall.reached;
     const second = pullModel('hf:acme/lock-GGUF:Q4_K_M', { env: e, onLockWait: (w) => waits.push(w) });
-    while (waits.length === 0) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 1000 && waits.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
     expect(waits).toEqual([{ file: join(e.HERMES3_MODELS, 'acme/lock-GGUF/lock.Q4_K_M.gguf'), pid: process.pid, host: expect.any(String) }]);
     stall.release();
     const [a, b] = await Promise.all([first, second]);
