@@ -24,8 +24,10 @@ import { materialise } from './vendor-llama.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
-// the benchmark anchors exist only in a source build
-const force = process.argv.includes('--force') || process.env.HERMES3_BUILD_FROM_SOURCE === '1' || /^(1|on|true|yes)$/i.test(process.env.HERMES3_BUILD_BENCH ?? '');
+// the benchmark anchors and the GPU backends (prebuilds are CPU-only) exist only in a source build
+const truthy = (name) => /^(1|on|true|yes)$/i.test(process.env[name] ?? '');
+const force =
+  process.argv.includes('--force') || process.env.HERMES3_BUILD_FROM_SOURCE === '1' || truthy('HERMES3_BUILD_BENCH') || truthy('HERMES3_CUDA') || truthy('HERMES3_VULKAN');
 const checkOnly = process.argv.includes('--check');
 
 function log(msg) {

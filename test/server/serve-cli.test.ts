@@ -125,9 +125,14 @@ describe('hermes3 serve', () => {
     } finally {
       blocker.close();
     }
-    const noModel = await runNode([cliPath, 'serve']);
-    expect(noModel.code).toBe(2);
-    expect(noModel.stderr).toMatch(/needs --model FILE/);
+    // without --model: the default model, not in an empty cache; the hub stand-in is a closed port
+    const closed = createNetServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const hub = `http://127.0.0.1:${(closed.address() as { port: number }).port}`;
+    await new Promise((r) => closed.close(r));
+    const noModel = await runNode([cliPath, 'serve', '--port', '0'], { env: { ...process.env, HERMES3_MODELS: mkdtempSync(join(tmpdir(), 'hermes3-models-')), HF_ENDPOINT: hub } });
+    expect(noModel.code).toBe(5);
+    expect(noModel.stderr).toMatch(/could not (download|reach)/);
     const badParallel = await runNode([cliPath, 'serve', '--model', FIXTURES.q8, '--parallel', 'many']);
     expect(badParallel.code).toBe(2);
     expect(badParallel.stderr).toMatch(/Invalid --parallel/);
