@@ -3,6 +3,7 @@
 #include "context.h"
 #include "log.h"
 #include "model.h"
+#include "rpc.h"
 #include "sampler.h"
 #include "worker.h"
 
@@ -124,6 +125,10 @@ Napi::Value BackendInfo(const Napi::CallbackInfo & info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
     std::call_once(g_backend_once, []() {
         InstallLogHandler();
+        // ggml aborts the process on failed assertions and on RPC failures (a remote server that
+        // went away): turn those into exceptions, which llama.cpp's entry points and our workers
+        // catch and report as errors, so the host process survives
+        ggml_set_abort_callback([](const char * message) { throw NativeError("ERR_GGML_ABORT", message); });
         LoadBackends();
         llama_backend_init();
     });
@@ -147,6 +152,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set("setLogger", Napi::Function::New(env, SetLogger, "setLogger"));
     exports.Set("systemInfo", Napi::Function::New(env, SystemInfo, "systemInfo"));
     exports.Set("backendInfo", Napi::Function::New(env, BackendInfo, "backendInfo"));
+    exports.Set("rpcDevices", Napi::Function::New(env, RpcDeviceInfo, "rpcDevices"));
+    exports.Set("rpcStartServer", Napi::Function::New(env, RpcStartServer, "rpcStartServer"));
     return exports;
 }
 

@@ -1,4 +1,5 @@
 #include "model.h"
+#include "rpc.h"
 
 #include "log.h"
 #include "mapped_release.h"
@@ -113,6 +114,32 @@ Napi::Value ModelWrap::Load(const Napi::CallbackInfo & info) {
         params.tensor_split = split->data();
     }
 
+    // remote rpc-servers first (as llama.cpp orders them, to keep network transfers few), then the
+    // local GPUs llama.cpp would pick itself
+    auto devices = std::make_shared<std::vector<ggml_backend_dev_t>>();
+    Napi::Value rpcValue = opts.Get("rpcServers");
+    if (rpcValue.IsArray() && rpcValue.As<Napi::Array>().Length() > 0) {
+        Napi::Array servers = rpcValue.As<Napi::Array>();
+        try {
+            for (uint32_t i = 0; i < servers.Length(); i++) {
+                for (ggml_backend_dev_t dev : RpcDevices(servers.Get(i).As<Napi::String>().Utf8Value())) devices->push_back(dev);
+            }
+        } catch (const NativeError & e) {
+            Throw(env, e.code, e.what());
+        }
+        std::vector<ggml_backend_dev_t> gpus, igpus;
+        for (size_t i = 0; i < ggml_backend_dev_count(); i++) {
+            ggml_backend_dev_t dev = ggml_backend_dev_get(i);
+            if (std::string(ggml_backend_reg_name(ggml_backend_dev_backend_reg(dev))) == "RPC") continue;
+            if (ggml_backend_dev_type(dev) == GGML_BACKEND_DEVICE_TYPE_GPU) gpus.push_back(dev);
+            else if (ggml_backend_dev_type(dev) == GGML_BACKEND_DEVICE_TYPE_IGPU) igpus.push_back(dev);
+        }
+        devices->insert(devices->end(), gpus.begin(), gpus.end());
+        if (gpus.empty()) devices->insert(devices->end(), igpus.begin(), igpus.end());
+        devices->push_back(nullptr);
+        params.devices = devices->data();
+    }
+
     // weights copied out of the mapping (repacked for the CPU) release their mapped pages as they
     // are copied; with mlock the caller asked for the file to stay resident, so it does
     InstallMappedRelease();
@@ -120,12 +147,18 @@ Napi::Value ModelWrap::Load(const Napi::CallbackInfo & info) {
 
     return PromiseWorker<llama_model *>::Run(
         env, "hermes3:loadModel",
-        [path, params, progress, split, releaseMapped]() {
+        [path, params, progress, split, devices, releaseMapped]() {
             BeginErrorCapture();
             llama_model * model;
             {
                 ScopedMappedRelease release(releaseMapped);
-                model = llama_model_load_from_file(path.c_str(), params);
+                try {
+                    model = llama_model_load_from_file(path.c_str(), params);
+                } catch (const std::exception & e) {
+                    EndErrorCapture();
+                    if (progress->tsfn) progress->tsfn.Release();
+                    throw NativeError("ERR_MODEL_LOAD", std::string("llama.cpp failed while loading the model: ") + e.what());
+                }
             }
             std::string errors = EndErrorCapture();
             if (progress->tsfn) progress->tsfn.Release();

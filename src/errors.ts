@@ -88,6 +88,9 @@ export function fromNative(err: unknown, context?: string): Hermes3Error {
   switch (code) {
     case 'ERR_MODEL_LOAD':
       return new ModelLoadError(message, { cause: err });
+    case 'ERR_RPC_CONNECT':
+    case 'ERR_RPC_UNAVAILABLE':
+      return new RpcError(message, { cause: err });
     case 'ERR_CONTEXT_FULL':
       return new ContextOverflowError(message, { cause: err });
     case 'ABORT_ERR':
@@ -164,5 +167,12 @@ export class DiskFullError extends Hermes3Error {
 export class DownloadNotConfirmedError extends Hermes3Error {
   constructor(message: string) {
     super('ERR_DOWNLOAD_NOT_CONFIRMED', message);
+  }
+}
+
+/** An rpc-server (ggml-rpc) could not be reached, refused, or went away; the message names it. */
+export class RpcError extends Hermes3Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_RPC', message, options);
   }
 }

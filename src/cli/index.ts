@@ -13,6 +13,7 @@ import { register as models } from './models.js';
 import { register as plan } from './plan.js';
 import { register as pull } from './pull.js';
 import { register as quantize } from './quantize.js';
+import { register as rpcServer } from './rpc-server.js';
 import { register as run } from './run.js';
 import { register as serve } from './serve.js';
 
@@ -28,7 +29,7 @@ export function buildProgram(io: CliIO): Command {
     .exitOverride()
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) })
     .addHelpText('after', `\nEvery command takes --help.\n${exitCodesHelp}`);
-  for (const register of [run, chat, serve, pull, models, inspect, plan, quantize, bench, doctor, demo]) register(program, io);
+  for (const register of [run, chat, serve, pull, models, inspect, plan, quantize, bench, doctor, rpcServer, demo]) register(program, io);
   for (const cmd of program.commands) cmd.exitOverride().showHelpAfterError('(add --help for usage)');
   return program;
 }

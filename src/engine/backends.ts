@@ -2,6 +2,7 @@
 import { freemem, totalmem } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { getAddon } from '../native/index.js';
+import { rpcDevices } from './rpc.js';
 
 export interface DeviceInfo {
   name: string;
@@ -72,8 +73,20 @@ export function availableRam(): number {
   return freemem();
 }
 
-/** Backends, devices with their free and total memory, and the CPU features compiled in. */
-export function getBackendInfo(): BackendInfo {
+/**
+ * Backends, devices with their free and total memory, and the CPU features compiled in. With
+ * `rpcServers`, a promise that also lists the devices of those rpc-servers (first, as a model
+ * loaded with them orders them), their memory read over RPC.
+ */
+export function getBackendInfo(): BackendInfo;
+export function getBackendInfo(options: { rpcServers: readonly string[] }): Promise<BackendInfo>;
+export function getBackendInfo(options?: { rpcServers?: readonly string[] }): BackendInfo | Promise<BackendInfo> {
+  const local = localBackendInfo();
+  if (!options?.rpcServers?.length) return local;
+  return rpcDevices(options.rpcServers).then((remote) => ({ ...local, devices: [...remote, ...local.devices] }));
+}
+
+function localBackendInfo(): BackendInfo {
   const raw = getAddon().backendInfo();
   const devices = raw.devices.map((d) =>
     // ggml reports all of RAM as free for the CPU; what matters is what the system can spare

@@ -4,6 +4,7 @@ import { getAddon, type NativeModel, type NativeModelInfo } from '../native/inde
 import { Chat, type ChatOptions } from '../chat/session.js';
 import { chatTemplateWarning } from '../chat/template.js';
 import { Context } from './context.js';
+import { rpcDevices } from './rpc.js';
 import { getBackendInfo, offloadGpus } from './backends.js';
 import { fitContext, fitMemory } from './fit.js';
 import { basename } from 'node:path';
@@ -48,8 +49,11 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
   // a length to fit ('auto' or a range) is fitted once, here: contexts then default to the result
   const fitsLength = opts.nCtx !== undefined && typeof opts.nCtx !== 'number';
   let defaultNCtx = typeof opts.nCtx === 'number' ? opts.nCtx : undefined;
+  const rpcServers = opts.rpcServers && opts.rpcServers.length > 0 ? opts.rpcServers : undefined;
+  // remote devices come first, as the native side orders them
+  const remote = rpcServers ? await rpcDevices(rpcServers) : [];
   if (!opts.vocabOnly && header.tensors.length > 0) {
-    const devices = getBackendInfo().devices;
+    const devices = [...remote, ...getBackendInfo().devices];
     const fit = await fitMemory({
       model: { modelPath: opts.modelPath },
       nCtx: opts.nCtx ?? Math.min(nCtxTrain, DEFAULT_CTX),
@@ -80,6 +84,7 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
       {
         nGpuLayers,
         tensorSplit,
+        rpcServers,
         useMmap: opts.useMmap,
         useMlock: opts.useMlock,
         vocabOnly: opts.vocabOnly,
@@ -88,7 +93,7 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
       opts.onProgress ?? null,
       control,
     );
-    const model = new Model(native, opts.modelPath, defaultNCtx, nGpuLayers, tensorSplit);
+    const model = new Model(native, opts.modelPath, defaultNCtx, nGpuLayers, tensorSplit, rpcServers);
     const warning = chatTemplateWarning(model.info.chatTemplate, opts.modelPath);
     if (warning) warn(opts, 'HERMES3_CHAT_TEMPLATE', warning);
     return model;
@@ -117,6 +122,8 @@ export class Model {
     readonly nGpuLayers: number = 0,
     /** how the offloaded layers are split between several GPUs (llama.cpp's tensor_split) */
     readonly tensorSplit: readonly number[] | undefined = undefined,
+    /** the rpc-servers whose devices the model uses (before the local GPUs) */
+    readonly rpcServers: readonly string[] | undefined = undefined,
   ) {
     this.path = path;
     this.info = native.info();
@@ -168,7 +175,7 @@ export class Model {
       nSeqMax: opts.nSeqMax,
       nUbatch: Math.min(opts.nUbatch ?? nBatch, nBatch),
       flashAttention: opts.flashAttention !== false,
-      devices: getBackendInfo().devices,
+      devices: this.rpcServers ? [...(await rpcDevices(this.rpcServers)), ...getBackendInfo().devices] : getBackendInfo().devices,
       label: basename(this.path),
     });
     const ctx = await Context.create(this, { ...opts, nCtx }, (c) => this.contexts.delete(c));

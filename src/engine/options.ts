@@ -58,6 +58,11 @@ export const loadModelSchema = z.strictObject({
     .default('auto'),
   /** default context length for createContext(); 'auto' or a range { min, max }: the longest that fits (see contextRange) */
   nCtx: contextSize().optional(),
+  /** rpc-servers (HOST:PORT, llama.cpp's ggml-rpc) whose devices take layers like local GPUs, placed before them */
+  rpcServers: z
+    .array(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[a-zA-Z0-9.-]+):\d{1,5}$/, { error: 'expected HOST:PORT, e.g. 10.0.0.2:50052' }), { error: 'expected an array of HOST:PORT' })
+    .max(16, { error: 'expected at most 16 rpc-servers' })
+    .optional(),
   useMmap: bool().default(true),
   useMlock: bool().default(false),
   /** load the vocabulary only (tokenize/detokenize, no contexts) */

@@ -36,6 +36,8 @@ export interface NativeModel {
 
 export interface NativeLoadOptions {
   nGpuLayers: number;
+  /** rpc-servers (host:port) whose devices come before the local GPUs */
+  rpcServers?: string[];
   /** share of the offloaded layers per GPU (llama.cpp's tensor_split); absent: by free memory */
   tensorSplit?: number[];
   useMmap: boolean;
@@ -137,6 +139,10 @@ export interface NativeAddon {
   quantize(input: string, output: string, ftype: number, threads: number): Promise<void>;
   setLogger(fn: ((level: string, line: string) => void) | null, minLevel?: number): void;
   systemInfo(): NativeSystemInfo;
+  /** the devices an rpc-server offers, with their memory (network: off the main thread) */
+  rpcDevices(endpoint: string): Promise<Array<{ name: string; description: string; freeBytes: number; totalBytes: number }>>;
+  /** serves this process's device over ggml-rpc in a thread of its own, until the process ends */
+  rpcStartServer(endpoint: string, cacheDir: string | null, threads: number, device: string | null): void;
   backendInfo(): {
     devices: Array<{ name: string; description: string; type: string; backend: string; freeBytes: number; totalBytes: number }>;
     backends: Array<{ name: string; features: Record<string, string> }>;
