@@ -5,6 +5,7 @@
 
 #include "llama.h"
 #include "ggml.h"
+#include "rpc.h"
 #include "scheduler.h"
 
 #include <atomic>
@@ -14,7 +15,10 @@ namespace hermes3 {
 
 struct ModelHandle {
     explicit ModelHandle(llama_model * m) : model(m), vocab(llama_model_get_vocab(m)) {}
-    ~ModelHandle() { llama_model_free(model); }
+    ~ModelHandle() {
+        RpcQuietScope quiet;  // a remote server that went away must not make freeing throw
+        llama_model_free(model);
+    }
     ModelHandle(const ModelHandle &) = delete;
     ModelHandle & operator=(const ModelHandle &) = delete;
 
@@ -39,6 +43,7 @@ struct ContextHandle {
     ContextHandle(std::shared_ptr<ModelHandle> m, llama_context * c) : model(std::move(m)), ctx(c) {}
     ~ContextHandle() {
         scheduler.reset();  // joins the thread that decodes on the context
+        RpcQuietScope quiet;  // a remote server that went away must not make freeing throw
         if (draftCtx) llama_free(draftCtx);
         llama_free(ctx);
         // the pools outlive the context that used them (members are destroyed after this body)

@@ -31,6 +31,16 @@ void * Proc(const char * name) {
 
 bool RpcAvailable() { return ggml_backend_reg_by_name("RPC") != nullptr; }
 
+RpcQuietScope::RpcQuietScope() {
+    ggml_backend_reg_t reg = ggml_backend_reg_by_name("RPC");
+    if (reg) set_ = (void (*)(bool)) ggml_backend_reg_get_proc_address(reg, "ggml_backend_rpc_set_quiet");
+    if (set_) set_(true);
+}
+
+RpcQuietScope::~RpcQuietScope() {
+    if (set_) set_(false);
+}
+
 std::vector<ggml_backend_dev_t> RpcDevices(const std::string & endpoint) {
     std::lock_guard<std::mutex> lock(g_mutex);
     auto it = g_servers.find(endpoint);

@@ -25,4 +25,17 @@ Napi::Value RpcStartServer(const Napi::CallbackInfo & info);
 // whether this build has the RPC backend
 bool RpcAvailable();
 
+// While alive, RPC failures in this thread are ignored rather than raised (freeing contexts and
+// models, where nothing may throw).
+class RpcQuietScope {
+  public:
+    RpcQuietScope();
+    ~RpcQuietScope();
+    RpcQuietScope(const RpcQuietScope &) = delete;
+    RpcQuietScope & operator=(const RpcQuietScope &) = delete;
+
+  private:
+    void (*set_)(bool) = nullptr;
+};
+
 }  // namespace hermes3

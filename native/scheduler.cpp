@@ -259,7 +259,20 @@ bool Scheduler::Step() {
     if (batch_.n_tokens == 0) return false;
 
     const double t = NowMs();
-    const int32_t rc = llama_decode(ctx_, batch_);
+    int32_t rc = -100;
+    // after a backend failed (an rpc-server that went away) the context's state is unknown:
+    // every later step fails too, with the same reason
+    if (failure_.empty()) {
+        try {
+            rc = llama_decode(ctx_, batch_);
+            // compute runs asynchronously: a backend failure surfaces at the synchronize, here
+            // rather than in the sampling that would wait for it
+            if (rc == 0) llama_synchronize(ctx_);
+        } catch (const std::exception & e) {
+            rc = -100;
+            failure_ = e.what();
+        }
+    }
     const double ms = NowMs() - t;
     if (rc != 0) {
         // 2: aborted, which happens only when every job of the batch was cancelled; they end at
@@ -359,8 +372,11 @@ void Scheduler::Fail(int32_t rc) {
                       std::to_string(llama_n_ctx(ctx_)) + " tokens together (use a larger nCtx, or fewer sequences at once)"
                 : "the context is full: no KV cache slot for the prompt (use a larger nCtx, a shorter prompt, or fewer sequences at once)";
         } else {
-            r.errorCode = "ERR_DECODE";
-            r.errorMessage = "llama_decode failed with code " + std::to_string(rc);
+            const bool rpc = rc == -100 && failure_.find("RPC") != std::string::npos;
+            r.errorCode = rpc ? "ERR_RPC_CONNECT" : "ERR_DECODE";
+            r.errorMessage = rc == -100 ? "llama.cpp failed while decoding: " + failure_ +
+                                              (rpc ? "; this context can no longer be used: dispose the model and load it again once the rpc-server is back" : "")
+                                        : "llama_decode failed with code " + std::to_string(rc);
         }
         Complete(job, it);
     }

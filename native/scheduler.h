@@ -17,6 +17,7 @@
 #include <functional>
 #include <mutex>
 #include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -91,6 +92,7 @@ class Scheduler {
     std::mutex stepMutex_;  // held by the scheduler thread for a whole step
     std::vector<GenerationJob *> jobs_;     // admitted jobs, in arrival order
     std::vector<GenerationJob *> inBatch_;  // the jobs of the decode in progress
+    std::string failure_;                     // what the last failed decode raised
     size_t rotate_ = 0;                     // first prompt served, for fairness between prompts
 
     // step costs, for the prompt budget (milliseconds, moving averages; 0: not measured yet)

@@ -16,7 +16,12 @@ const pin = JSON.parse(readFileSync(join(root, 'vendor', 'llama.cpp.pin.json'), 
 const target = join(root, 'vendor', 'llama.cpp');
 const marker = join(target, '.pinned-commit');
 // the marker records the commit and what was kept, so a changed pin file re-materialises
-const stamp = `${pin.commit} ${createHash('sha256').update(JSON.stringify([pin.prune, pin.keep ?? []])).digest('hex').slice(0, 12)}`;
+const patches = (pin.patches ?? []).map((p) => join(root, 'vendor', p));
+const stamp = `${pin.commit} ${createHash('sha256')
+  .update(JSON.stringify([pin.prune, pin.keep ?? []]))
+  .update(patches.map((p) => readFileSync(p, 'utf8')).join('\n'))
+  .digest('hex')
+  .slice(0, 12)}`;
 
 // Model files kept from models/: the Llama 3 vocabulary with its tokenizer test vectors, and
 // the chat templates.
@@ -63,6 +68,8 @@ export function materialise() {
     run('git', ['-c', 'advice.detachedHead=false', 'checkout', '--quiet', pin.commit], { cwd: checkout });
     const head = run('git', ['rev-parse', 'HEAD'], { cwd: checkout });
     if (head !== pin.commit) throw new Error(`bundle HEAD is ${head}, expected ${pin.commit}`);
+    // our patches: where llama.cpp would end the host process, it reports an error instead
+    for (const patch of patches) run('git', ['apply', '--whitespace=nowarn', patch], { cwd: checkout });
     rmSync(join(checkout, '.git'), { recursive: true, force: true });
     for (const dir of pin.prune) rmSync(join(checkout, dir), { recursive: true, force: true });
     // tools/: only what the pin keeps

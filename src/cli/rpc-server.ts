@@ -2,7 +2,7 @@ import { connect, createServer } from 'node:net';
 import type { Command } from 'commander';
 import { physicalCores } from '../engine/threads.js';
 import { startRpcServer } from '../engine/rpc.js';
-import { OptionsError } from '../errors.js';
+import { OptionsError, RpcError } from '../errors.js';
 import { intArg, type CliIO, type Values } from './args.js';
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
@@ -57,7 +57,12 @@ export async function rpcServerCommand(values: Values, out: NodeJS.WritableStrea
   else if (await accepts(host, port)) throw new OptionsError(`port ${port} on ${host} is in use: choose another --port (0 takes a free one)`);
   startRpcServer({ host, port, cacheDir: values.cache as string | undefined, threads: intArg(values.threads, 'threads', 1) ?? physicalCores(), device: values.device as string | undefined });
   // the native server binds in its thread: say so once it accepts connections
-  for (let i = 0; i < 200 && !(await accepts(host, port)); i++) await new Promise((r) => setTimeout(r, 25));
+  let up = false;
+  for (let i = 0; i < 200 && !up; i++) {
+    up = await accepts(host, port);
+    if (!up) await new Promise((r) => setTimeout(r, 25));
+  }
+  if (!up) throw new RpcError(`the rpc-server did not start accepting connections on ${host}:${port} within 5 s (see the messages above)`);
   out.write(`listening on ${host.includes(':') ? `[${host}]` : host}:${port}\n`);
   // the server runs in a native thread, which does not keep Node's event loop alive
   const keepAlive = setInterval(() => undefined, 1 << 30);
