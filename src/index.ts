@@ -46,9 +46,11 @@ export {
   BusyError,
   NativeError,
   SchemaValidationError,
+  RpcError,
 } from './errors.js';
 
 export { getBackendInfo, type BackendInfo, type DeviceInfo } from './engine/backends.js';
+export { startRpcServer, type RpcServerOptions } from './engine/rpc.js';
 import { getAddon, type NativeSystemInfo } from './native/index.js';
 /** Build and CPU facts: the llama.cpp commit, the CPU features compiled in, GPU offload support. */
 export function getSystemInfo(): NativeSystemInfo {
