@@ -75,3 +75,12 @@ export { recommendQuant, HERMES3_REPOS, BUILTIN_QUANTS, type RecommendOptions, t
 export type { PullProgress } from './models/progress.js';
 export type { PullRecord, PulledFile } from './models/records.js';
 export { DownloadError, IntegrityError, ModelNotFoundError, DiskFullError, DownloadNotConfirmedError } from './errors.js';
+export {
+  planCluster,
+  parseDeviceList,
+  type ClusterOptions,
+  type ClusterDevice,
+  type ClusterPlan,
+  type ClusterDevicePlan,
+  type ClusterSuggestion,
+} from './gguf/cluster.js';

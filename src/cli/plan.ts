@@ -5,6 +5,7 @@ import { FILE_TYPES, type FileTypeName } from '../gguf/types.js';
 import { KV_CACHE_TYPES, type KvCacheType } from '../engine/options.js';
 import type { Command } from 'commander';
 import type { CliIO, Values } from './args.js';
+import { clusterCommand } from './plan-cluster.js';
 
 const GiB = 1024 ** 3;
 const list = (v: string | undefined, fallback: string[]) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : fallback);
@@ -22,22 +23,30 @@ export function register(program: Command, io: CliIO): void {
     .option('--ctx <list>', 'context lengths (default 4096,8192,32768,131072; 8k works too)')
     .option('--kv <type>', `KV cache type: ${Object.keys(KV_CACHE_TYPES).join(', ')}`, 'f16')
     .option('--gpu-layers <n|max>', 'layers on the GPU (max: all, as for a VRAM table; 0: CPU only)', 'max')
+    .option(
+      '--hosts <devices>',
+      "plan across GPUs and hosts (llama.cpp's RPC backend), in llama.cpp's order (rpc-server devices first, the main host's last): NxSIZE is N GPUs of SIZE (GiB, GB, MiB, MB), cpu:SIZE the main host's RAM, igpu:SIZE a GPU sharing it (Apple Silicon), NAME:NxSIZE names a host's GPUs; with it --quant defaults to Q4_K_M and --ctx to 8k",
+    )
     .option('--json', 'print the plans as JSON')
-    .addHelpText('after', '\nExample:\n  hermes3 plan --shape 8b --quant Q4_K_M,Q8_0 --ctx 8k,32k --kv q8_0')
+    .addHelpText('after', '\nExamples:\n  hermes3 plan --shape 8b --quant Q4_K_M,Q8_0 --ctx 8k,32k --kv q8_0\n  hermes3 plan --shape 405b --hosts 4x80GiB,2x24GiB,cpu:64GiB --quant Q4_K_M,Q8_0')
     .action((values: Values) => planCommand(values, io.out));
 }
 
 export async function planCommand(options: Values, out: NodeJS.WritableStream): Promise<void> {
-  const values = options as { model?: string; shape?: string; quant?: string; ctx?: string; kv: string; gpuLayers: string; json?: boolean };
+  const values = options as { model?: string; shape?: string; quant?: string; ctx?: string; kv: string; gpuLayers: string; hosts?: string; json?: boolean };
   const kv = values.kv as KvCacheType;
   if (!(kv in KV_CACHE_TYPES)) throw new OptionsError(`Invalid --kv: expected one of ${Object.keys(KV_CACHE_TYPES).join(', ')}, received '${values.kv}'`);
-  const contexts = list(values.ctx, ['4096', '8192', '32768', '131072']).map((c) => {
+  const contexts = list(values.ctx, values.hosts ? ['8192'] : ['4096', '8192', '32768', '131072']).map((c) => {
     const n = /k$/i.test(c) ? Number(c.slice(0, -1)) * 1024 : Number(c);
     if (!Number.isInteger(n) || n < 1) throw new OptionsError(`Invalid --ctx: expected context lengths, received '${c}'`);
     return n;
   });
   const gpu = values.gpuLayers === 'max' ? 100000 : Number(values.gpuLayers);
   if (!Number.isInteger(gpu) || gpu < 0) throw new OptionsError(`Invalid --gpu-layers: expected an integer >= 0 or 'max', received '${values.gpuLayers}'`);
+  if (values.hosts) {
+    const cluster = { shapes: list(values.shape, ['8b', '70b', '405b']), quants: list(values.quant, ['Q4_K_M']), contexts, kv, nGpuLayers: gpu >= 100000 ? undefined : gpu };
+    return clusterCommand({ hosts: values.hosts, model: values.model, json: values.json, ...cluster }, out);
+  }
 
   const rows: Array<{ label: string; quant: string; plans: MemoryPlan[] }> = [];
   if (values.model) {

@@ -19,6 +19,17 @@ export function offloadGpus<D extends Pick<DeviceInfo, 'type'>>(devices: readonl
   return discrete.length > 0 ? discrete : devices.filter((d) => d.type === 'igpu');
 }
 
+/**
+ * The device's memory is the host's RAM, so what it holds is not free RAM as well: an integrated
+ * GPU, Apple Silicon's Metal GPU, or a GPU that reports the host's RAM as its total memory.
+ */
+export function sharesHostMemory(device: Pick<DeviceInfo, 'type' | 'backend' | 'description' | 'totalBytes'>, host: Pick<DeviceInfo, 'totalBytes'> | undefined): boolean {
+  if (device.type === 'igpu') return true;
+  if (device.type !== 'gpu') return false;
+  if (device.backend === 'MTL' && /\bApple\b/i.test(device.description)) return true;
+  return host !== undefined && device.totalBytes === host.totalBytes;
+}
+
 export interface BackendInfo {
   backends: Array<{ name: string; features: Record<string, string> }>;
   devices: DeviceInfo[];

@@ -16,6 +16,8 @@
  * - output buffer: one row of logits per sequence.
  * With several GPUs (tensorSplit), the offloaded layers are split as llama.cpp splits them by
  * default: in proportion to the split (llama.cpp takes each GPU's free memory), layer by layer.
+ * A GPU whose memory is the host's RAM (Apple Silicon, integrated GPUs: sharesHostMemory) is
+ * marked, and the plan says how much of the host's RAM the CPU and such GPUs draw together.
  */
 import { z } from 'zod';
 import { OptionsError } from '../errors.js';
@@ -38,6 +40,8 @@ const planSchema = z
     gpu: z.boolean().optional(),
     /** the share of the offloaded layers for each GPU, as llama.cpp's tensor_split (default: one GPU) */
     tensorSplit: z.array(z.number().nonnegative()).min(1).max(64).refine((a) => a.some((x) => x > 0), { error: 'expected at least one share above 0' }).optional(),
+    /** the GPUs whose memory is the host's RAM: true for all, or one flag per GPU in tensorSplit's order */
+    sharesHostMemory: z.union([z.boolean(), z.array(z.boolean()).max(64)]).optional(),
     kvCacheType: z.enum(Object.keys(KV_CACHE_TYPES) as [KvCacheType, ...KvCacheType[]]).default('f16'),
     kvCacheTypeV: z.enum(Object.keys(KV_CACHE_TYPES) as [KvCacheType, ...KvCacheType[]]).optional(),
     nSeqMax: int(1, 256).default(1),
@@ -63,6 +67,8 @@ export interface DevicePlan extends MemoryParts {
   device: 'CPU' | 'GPU';
   /** which GPU (0-based, in tensorSplit's order); absent for the CPU */
   gpu?: number;
+  /** a GPU whose memory is the host's RAM (sharesHostMemory): its part and the CPU's draw on one pool */
+  sharesHostMemory?: true;
 }
 
 export interface MemoryPlan extends MemoryParts {
@@ -70,6 +76,35 @@ export interface MemoryPlan extends MemoryParts {
   /** the context length llama.cpp will use (rounded up to 256) */
   nCtx: number;
   devices: DevicePlan[];
+  /** with a GPU that shares the host's RAM: what the CPU and such GPUs hold there together */
+  hostBytes?: number;
+}
+
+const MiB = 1024 * 1024;
+
+/** Memory kept free on each device: 512 MiB or 5%, whichever is more. */
+export function headroom(totalBytes: number): number {
+  return Math.max(512 * MiB, 0.05 * totalBytes);
+}
+
+/**
+ * Where llama.cpp puts each of its nLayer + 1 layers (the blocks, then the output layer at index
+ * nLayer): the GPU's index in tensorSplit's order, or undefined for the CPU. The last nGpuLayers
+ * layers are offloaded, split in proportion to tensorSplit (llama.cpp: upper_bound over the
+ * cumulative split points).
+ */
+export function layerPlacement(nLayer: number, nGpuLayers: number, tensorSplit: readonly number[] = [1]): Array<number | undefined> {
+  const offloaded = Math.min(nGpuLayers, nLayer + 1);
+  const firstGpuLayer = nLayer + 1 - offloaded;
+  const total = tensorSplit.reduce((a, b) => a + b, 0);
+  let upTo = 0;
+  const bounds = tensorSplit.map((x) => (upTo += x) / total);
+  return Array.from({ length: nLayer + 1 }, (_, layer) => {
+    if (layer < firstGpuLayer) return undefined;
+    const x = (layer - firstGpuLayer) / offloaded;
+    const i = bounds.findIndex((b) => b > x);
+    return i < 0 ? bounds.length - 1 : i;
+  });
 }
 
 const KV_TYPE_NAMES: Record<KvCacheType, string> = { f32: 'F32', f16: 'F16', bf16: 'BF16', q8_0: 'Q8_0', q4_0: 'Q4_0', q4_1: 'Q4_1', q5_0: 'Q5_0', q5_1: 'Q5_1', iq4_nl: 'IQ4_NL' };
@@ -118,18 +153,9 @@ export async function planMemory(options: PlanOptions): Promise<MemoryPlan> {
   // llama.cpp's layers are the blocks and the output layer (index nLayer): the last nGpuLayers
   // of them go to the GPUs, layer by layer in proportion to the split
   const offloaded = Math.min(o.nGpuLayers, shape.nLayer + 1);
-  const firstGpuLayer = shape.nLayer + 1 - offloaded;
   const shares = o.tensorSplit ?? [1];
-  const total = shares.reduce((a, b) => a + b, 0);
-  let upTo = 0;
-  const bounds = shares.map((x) => (upTo += x) / total);
-  /** the GPU a layer goes to, or undefined for the CPU (llama.cpp: upper_bound over the split points) */
-  const gpuOf = (layer: number): number | undefined => {
-    if (layer < firstGpuLayer) return undefined;
-    const x = (layer - firstGpuLayer) / offloaded;
-    const i = bounds.findIndex((b) => b > x);
-    return i < 0 ? bounds.length - 1 : i;
-  };
+  const placement = layerPlacement(shape.nLayer, o.nGpuLayers, shares);
+  const gpuOf = (layer: number): number | undefined => placement[layer];
   const outputGpu = gpuOf(shape.nLayer);
   const placeOf = (t: PlannedTensor): number | undefined =>
     t.layer !== undefined ? gpuOf(t.layer) : t.name === 'output.weight' || t.name === 'output_norm.weight' ? outputGpu : undefined;
@@ -167,6 +193,9 @@ export async function planMemory(options: PlanOptions): Promise<MemoryPlan> {
   }
   const devices = [cpu, ...gpus];
   for (const d of devices) d.totalBytes = d.weightsBytes + d.repackBytes + d.kvCacheBytes + d.computeBytes + d.outputBytes;
+  const shared = o.sharesHostMemory;
+  for (const g of gpus) if (shared === true || (Array.isArray(shared) && shared[g.gpu!])) g.sharesHostMemory = true;
+  const onHost = devices.filter((d) => d === cpu || d.sharesHostMemory);
   const sum = (k: keyof MemoryParts) => devices.reduce((n, d) => n + d[k], 0);
   return {
     nLayer: shape.nLayer,
@@ -178,5 +207,6 @@ export async function planMemory(options: PlanOptions): Promise<MemoryPlan> {
     outputBytes: sum('outputBytes'),
     totalBytes: sum('totalBytes'),
     devices,
+    ...(onHost.length > 1 ? { hostBytes: onHost.reduce((n, d) => n + d.totalBytes, 0) } : {}),
   };
 }

@@ -5,7 +5,7 @@
  * candidate carries its reason, so the CLI can say why.
  */
 import { z } from 'zod';
-import { getBackendInfo, offloadGpus, type DeviceInfo } from '../engine/backends.js';
+import { getBackendInfo, offloadGpus, sharesHostMemory, type DeviceInfo } from '../engine/backends.js';
 import { headroom } from '../engine/fit.js';
 import { int, parseOptions } from '../engine/validate.js';
 import { planMemory } from '../gguf/plan.js';
@@ -72,17 +72,19 @@ export async function recommendQuant(options: RecommendOptions): Promise<QuantRe
   const ram = cpu ? spare(cpu) : 0;
   const tensorSplit = gpus.length > 1 ? gpus.map((g) => Math.max(g.freeBytes, 1)) : undefined;
   const gpuFree = gpus.reduce((n, g) => n + spare(g), 0);
+  // a GPU whose memory is the host's RAM (Apple Silicon, integrated GPUs) draws on the same RAM as the CPU
+  const shared = gpus.map((g) => sharesHostMemory(g, cpu));
   const gpuNames = gpus.map((g) => g.name).join(' + ');
 
   const onGpu: QuantCandidate[] = [];
   const onCpu: QuantCandidate[] = [];
   for (const quant of quants) {
     if (gpus.length > 0) {
-      const plan = await planMemory({ shape: o.shape, quant, nCtx: o.nCtx, nGpuLayers: 100000, gpu: true, tensorSplit });
+      const plan = await planMemory({ shape: o.shape, quant, nCtx: o.nCtx, nGpuLayers: 100000, gpu: true, tensorSplit, sharesHostMemory: shared.some(Boolean) ? shared : undefined });
       const parts = plan.devices.filter((d) => d.device === 'GPU');
       const needed = parts.reduce((n, d) => n + d.totalBytes, 0);
       const host = plan.devices.find((d) => d.device === 'CPU')!.totalBytes;
-      const fits = parts.every((d) => d.totalBytes <= spare(gpus[d.gpu ?? 0])) && host <= ram;
+      const fits = parts.every((d) => d.totalBytes <= spare(gpus[d.gpu ?? 0])) && (plan.hostBytes ?? host) <= ram;
       const reason = `${quant} needs ${formatBytes(needed)} on ${gpuNames} (${formatBytes(plan.weightsBytes)} weights, ${formatBytes(plan.kvCacheBytes)} KV cache at ${o.nCtx} tokens) and ${formatBytes(gpuFree)} are free after headroom: ${fits ? 'fits' : 'does not fit'}`;
       onGpu.push({ quant, neededBytes: needed, availableBytes: gpuFree, fits, device: 'gpu', reason });
     }

@@ -106,6 +106,16 @@ describe('hermes3 plan', () => {
     expect(json[0].plans[0].kvCacheBytes).toBe(8192 * 131072 * (34 / 32 / 2));
     expect((await cli(['plan', '--kv', 'f8'])).code).toBe(2);
   });
+
+  it('plans a model across hosts with --hosts, and refuses a list it cannot read', async () => {
+    const r = await cli(['plan', '--shape', '405b', '--hosts', '4x80GiB,2x24GiB,cpu:64GiB']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^GPU5 +24\.0 +blocks 119-125, output /m);
+    expect(r.stdout).toContain('fits: the fullest device, GPU0, uses 68% of its usable memory');
+    const bad = await cli(['plan', '--hosts', '4x80']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("Invalid --hosts: expected [NAME:][Nx]SIZE");
+  });
 });
 
 describe('the command line as a whole', () => {
