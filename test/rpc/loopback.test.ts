@@ -66,7 +66,8 @@ describe('RPC on loopback', () => {
     const local = await loadModel({ modelPath: FIXTURES.f16, nGpuLayers: 0 });
     const expected = await greedy(local);
     await local.dispose();
-    const remote = await loadModel({ modelPath: FIXTURES.f16, rpcServers: [a.endpoint, b.endpoint], nGpuLayers: 'max' });
+    // nGpuLayers 'auto' (the default): fitted with the servers' free memory, read over RPC
+    const remote = await loadModel({ modelPath: FIXTURES.f16, rpcServers: [a.endpoint, b.endpoint] });
     try {
       // 2 blocks and the output layer, spread over the two servers
       expect(remote.nGpuLayers).toBe(remote.info.nLayer + 1);
