@@ -15,13 +15,6 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pin = JSON.parse(readFileSync(join(root, 'vendor', 'llama.cpp.pin.json'), 'utf8'));
 const target = join(root, 'vendor', 'llama.cpp');
 const marker = join(target, '.pinned-commit');
-// the marker records the commit and what was kept, so a changed pin file re-materialises
-const patches = (pin.patches ?? []).map((p) => join(root, 'vendor', p));
-const stamp = `${pin.commit} ${createHash('sha256')
-  .update(JSON.stringify([pin.prune, pin.keep ?? []]))
-  .update(patches.map((p) => readFileSync(p, 'utf8')).join('\n'))
-  .digest('hex')
-  .slice(0, 12)}`;
 
 // Model files kept from models/: the Llama 3 vocabulary with its tokenizer test vectors, and
 // the chat templates.
@@ -53,6 +46,13 @@ function fetchTarball(work) {
 }
 
 export function materialise() {
+  // the marker records the commit, what was kept and the patches, so a changed pin re-materialises
+  const patches = (pin.patches ?? []).map((p) => join(root, 'vendor', p));
+  const stamp = `${pin.commit} ${createHash('sha256')
+    .update(JSON.stringify([pin.prune, pin.keep ?? []]))
+    .update(patches.map((p) => readFileSync(p, 'utf8')).join('\n'))
+    .digest('hex')
+    .slice(0, 12)}`;
   if (existsSync(marker) && readFileSync(marker, 'utf8').trim() === stamp) return false;
   const work = mkdtempSync(join(tmpdir(), 'hermes3-vendor-'));
   try {
