@@ -13,8 +13,10 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #ifdef HERMES3_BACKEND_DL
+#include <dirent.h>
 #include <dlfcn.h>
 #endif
 
@@ -27,6 +29,12 @@ namespace {
 
 std::once_flag g_backend_once;
 std::string g_backend_dir;
+// backend libraries found beside the addon (run-time loaded builds): file, and why one did not load
+struct BackendLibrary {
+    std::string file;
+    std::string error;  // empty: it loads
+};
+std::vector<BackendLibrary> g_libraries;
 
 // With run-time loaded backends, the libraries lie next to the addon: load the best CPU variant
 // and any GPU backend found there.
@@ -37,6 +45,24 @@ void LoadBackends() {
         std::string path(info.dli_fname);
         g_backend_dir = path.substr(0, path.find_last_of('/'));
         ggml_backend_load_all_from_path(g_backend_dir.c_str());
+        // what each library beside the addon needs: a GPU backend whose driver library is missing
+        // fails to open, and dlerror says which library that is
+        if (DIR * dir = opendir(g_backend_dir.c_str())) {
+            while (dirent * e = readdir(dir)) {
+                const std::string name = e->d_name;
+                if (name.rfind("libggml-", 0) != 0 || name.find(".so") == std::string::npos) continue;
+                BackendLibrary lib{name, ""};
+                void * h = dlopen((g_backend_dir + "/" + name).c_str(), RTLD_NOW | RTLD_LOCAL);
+                if (!h) {
+                    const char * why = dlerror();
+                    lib.error = why ? why : "cannot be opened";
+                } else {
+                    dlclose(h);
+                }
+                g_libraries.push_back(lib);
+            }
+            closedir(dir);
+        }
     } else {
         ggml_backend_load_all();
     }
@@ -116,6 +142,14 @@ Napi::Value BackendInfo(const Napi::CallbackInfo & info) {
 #ifdef HERMES3_BACKEND_DL
     out.Set("dynamic", true);
     out.Set("directory", g_backend_dir);
+    Napi::Array libraries = Napi::Array::New(env);
+    for (const auto & lib : g_libraries) {
+        Napi::Object l = Napi::Object::New(env);
+        l.Set("file", lib.file);
+        if (!lib.error.empty()) l.Set("error", lib.error);
+        libraries.Set(libraries.Length(), l);
+    }
+    out.Set("libraries", libraries);
 #else
     out.Set("dynamic", false);
 #endif

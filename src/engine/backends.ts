@@ -40,6 +40,12 @@ export interface BackendInfo {
   cpu: { variant: string | undefined; features: string[] };
   /** backends are libraries loaded at run time (prebuilds), not linked in (source builds) */
   dynamic: boolean;
+  /**
+   * run-time loaded builds: each backend library beside the addon and what became of it:
+   * 'loaded' (a GPU backend, RPC), 'cpu' (the CPU variant in use), 'not used' (a CPU variant for
+   * other CPUs), 'failed' with the reason (e.g. a CUDA backend whose driver library is missing)
+   */
+  libraries?: Array<{ file: string; status: 'loaded' | 'cpu' | 'not used' | 'failed'; reason?: string }>;
 }
 
 // ggml's x64 CPU variants and the features each is compiled with (GGML_CPU_ALL_VARIANTS)
@@ -107,5 +113,15 @@ function localBackendInfo(): BackendInfo {
   const features = Object.entries(cpu?.features ?? {})
     .filter(([, v]) => v === '1')
     .map(([k]) => k);
-  return { backends: raw.backends, devices, cpu: { variant: cpuVariant(features), features }, dynamic: raw.dynamic };
+  const variant = cpuVariant(features);
+  const names = new Set(raw.backends.map((b) => b.name.toLowerCase()));
+  const libraries = raw.libraries?.map((l) => {
+    const m = /^libggml-([a-z0-9_-]+?)(?:\.so.*|\.dylib|\.dll)$/i.exec(l.file);
+    const name = m?.[1].toLowerCase() ?? l.file;
+    if (l.error) return { file: l.file, status: 'failed' as const, reason: l.error };
+    if (name.startsWith('cpu')) return { file: l.file, status: name === `cpu-${variant}` || name === 'cpu' ? ('cpu' as const) : ('not used' as const) };
+    if (name === 'base' || name === '') return { file: l.file, status: 'loaded' as const };
+    return { file: l.file, status: names.has(name) ? ('loaded' as const) : ('not used' as const) };
+  });
+  return { backends: raw.backends, devices, cpu: { variant, features }, dynamic: raw.dynamic, ...(libraries ? { libraries } : {}) };
 }

@@ -148,6 +148,8 @@ export interface NativeAddon {
     backends: Array<{ name: string; features: Record<string, string> }>;
     dynamic: boolean;
     directory?: string;
+    /** run-time loaded builds: the backend libraries beside the addon, with why one cannot be opened */
+    libraries?: Array<{ file: string; error?: string }>;
   };
 }
 

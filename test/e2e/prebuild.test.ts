@@ -3,7 +3,8 @@
 // supports and compute the same tokens. CI makes the prebuild before the tests; where none has
 // been made, these tests are skipped.
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -22,7 +23,7 @@ const ctx = await model.createContext({ nCtx: 512, threads: 2 });
 const tokens = [];
 for await (const c of ctx.sequence().generate(m.formatChat([{ role: 'user', content: 'Hello there' }]), { temperature: 0, maxTokens: 32 })) tokens.push(...c.tokens);
 await model.dispose();
-console.log(JSON.stringify({ dynamic: info.dynamic, variant: info.cpu.variant, backends: info.backends.map((b) => b.name), tokens }));
+console.log(JSON.stringify({ dynamic: info.dynamic, variant: info.cpu.variant, backends: info.backends.map((b) => b.name), libraries: info.libraries, tokens }));
 `;
 
 async function probe(addon: string) {
@@ -31,7 +32,13 @@ async function probe(addon: string) {
     encoding: 'utf8',
     env: { ...process.env, HERMES3_ADDON_PATH: addon },
   });
-  return JSON.parse(stdout) as { dynamic: boolean; variant: string | undefined; backends: string[]; tokens: number[] };
+  return JSON.parse(stdout) as {
+    dynamic: boolean;
+    variant: string | undefined;
+    backends: string[];
+    libraries?: Array<{ file: string; status: string; reason?: string }>;
+    tokens: number[];
+  };
 }
 
 describe.runIf(existsSync(prebuild))('the prebuild', () => {
@@ -65,5 +72,24 @@ describe.runIf(existsSync(prebuild))('the prebuild', () => {
     expect(portable.variant).toBe(tuned.variant);
     expect(portable.tokens).toHaveLength(32);
     expect(portable.tokens).toEqual(tuned.tokens);
+    // which backend library became what
+    const libs = portable.libraries!;
+    expect(libs.find((l) => l.status === 'cpu')?.file).toBe(`libggml-cpu-${portable.variant}.so`);
+    expect(libs.find((l) => l.file === 'libggml-rpc.so')?.status).toBe('loaded');
+    expect(libs.filter((l) => l.status === 'failed')).toEqual([]);
+    expect(tuned.libraries).toBeUndefined();
+  });
+
+  it('says which backend library failed to load, and why', async () => {
+    const copy = mkdtempSync(join(tmpdir(), 'hermes3-prebuild-'));
+    cpSync(dir, copy, { recursive: true });
+    // a CUDA backend that cannot be opened, as one is on a machine without the driver library
+    writeFileSync(join(copy, 'libggml-cuda.so'), 'not a shared library\n');
+    const portable = await probe(join(copy, 'hermes3-native.node'));
+    const cuda = portable.libraries!.find((l) => l.file === 'libggml-cuda.so');
+    expect(cuda?.status).toBe('failed');
+    expect(cuda?.reason).toMatch(/libggml-cuda\.so: (invalid ELF header|file too short)/);
+    expect(portable.backends).not.toContain('CUDA');
+    expect(portable.tokens).toHaveLength(32);
   });
 });
