@@ -106,9 +106,14 @@ Napi::Value RpcStartServer(const Napi::CallbackInfo & info) {
     const std::string cacheDir = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string();
     const size_t threads = info[2].As<Napi::Number>().Uint32Value();
     const std::string deviceName = info[3].IsString() ? info[3].As<Napi::String>().Utf8Value() : std::string();
+    const double memLimit = info[4].IsNumber() ? info[4].As<Napi::Number>().DoubleValue() : 0;
     rpc_start_server_t start;
     try {
         start = (rpc_start_server_t) Proc("ggml_backend_rpc_start_server");
+        if (memLimit > 0) {
+            auto setLimit = (void (*)(size_t)) Proc("ggml_backend_rpc_set_memory_limit");
+            setLimit((size_t) memLimit);
+        }
     } catch (const NativeError & e) {
         Throw(env, e.code, e.what());
     }

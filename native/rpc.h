@@ -18,8 +18,8 @@ std::vector<ggml_backend_dev_t> RpcDevices(const std::string & endpoint);
 // rpcDevices(endpoint) -> Promise<Array<{ name, description, freeBytes, totalBytes }>>
 Napi::Value RpcDeviceInfo(const Napi::CallbackInfo & info);
 
-// rpcStartServer(endpoint, cacheDir | null, threads, deviceName | null): serves in a thread of its
-// own until the process ends
+// rpcStartServer(endpoint, cacheDir | null, threads, deviceName | null, memoryLimitBytes | 0): serves
+// in a thread of its own until the process ends
 Napi::Value RpcStartServer(const Napi::CallbackInfo & info);
 
 // whether this build has the RPC backend

@@ -16,11 +16,12 @@ export function register(program: Command, io: CliIO): void {
     )
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--port <n>', 'port (0 takes a free port)', '50052')
+    .option('--mem <MiB>', 'the most memory to offer clients, in MiB (default: what the device has)')
     .option('--device <name>', 'the device to serve (default: the first GPU, else the CPU; hermes3 doctor lists them)')
     .option('--cache <dir>', "a folder for ggml-rpc's tensor cache: weights a client sent before are not sent again")
     .option('--threads <n>', 'CPU threads when serving the CPU (default: physical cores)')
     .option('--allow-remote', 'bind an address other than loopback (only on a trusted network)')
-    .addHelpText('after', '\nExamples:\n  hermes3 rpc-server --port 50052\n  ssh -N -L 50052:127.0.0.1:50052 gpu-host    # on the main host: reach gpu-host\'s server through SSH')
+    .addHelpText('after', '\nExamples:\n  hermes3 rpc-server --port 50052\n  hermes3 rpc-server --port 50053 --mem 4096 --device CUDA0\n  ssh -N -L 50052:127.0.0.1:50052 gpu-host    # on the main host: reach gpu-host\'s server through SSH')
     .action((values: Values) => rpcServerCommand(values, io.out, io.signal));
 }
 
@@ -55,7 +56,7 @@ export async function rpcServerCommand(values: Values, out: NodeJS.WritableStrea
   if (port > 65535) throw new OptionsError(`Invalid --port: expected 0 to 65535, received '${String(values.port)}'`);
   if (port === 0) port = await freePort(host);
   else if (await accepts(host, port)) throw new OptionsError(`port ${port} on ${host} is in use: choose another --port (0 takes a free one)`);
-  startRpcServer({ host, port, cacheDir: values.cache as string | undefined, threads: intArg(values.threads, 'threads', 1) ?? physicalCores(), device: values.device as string | undefined });
+  startRpcServer({ host, port, cacheDir: values.cache as string | undefined, threads: intArg(values.threads, 'threads', 1) ?? physicalCores(), device: values.device as string | undefined, memoryBytes: (intArg(values.mem, 'mem', 1) ?? 0) * 1024 * 1024 });
   // the native server binds in its thread: say so once it accepts connections
   let up = false;
   for (let i = 0; i < 200 && !up; i++) {

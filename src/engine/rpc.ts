@@ -65,13 +65,15 @@ export interface RpcServerOptions {
   threads: number;
   /** the device to serve (default: the first GPU, else the CPU) */
   device?: string;
+  /** the most memory offered to clients, in bytes (default: what the device has) */
+  memoryBytes?: number;
 }
 
 /** Serves this process's device to rpc clients, in a native thread, until the process ends. */
 export function startRpcServer(o: RpcServerOptions): void {
   const host = o.host.includes(':') ? `[${o.host}]` : o.host;
   try {
-    getAddon().rpcStartServer(`${host}:${o.port}`, o.cacheDir ?? null, o.threads, o.device ?? null);
+    getAddon().rpcStartServer(`${host}:${o.port}`, o.cacheDir ?? null, o.threads, o.device ?? null, o.memoryBytes ?? 0);
   } catch (err) {
     throw fromNative(err, 'cannot start the rpc-server');
   }

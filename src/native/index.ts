@@ -142,7 +142,7 @@ export interface NativeAddon {
   /** the devices an rpc-server offers, with their memory (network: off the main thread) */
   rpcDevices(endpoint: string): Promise<Array<{ name: string; description: string; freeBytes: number; totalBytes: number }>>;
   /** serves this process's device over ggml-rpc in a thread of its own, until the process ends */
-  rpcStartServer(endpoint: string, cacheDir: string | null, threads: number, device: string | null): void;
+  rpcStartServer(endpoint: string, cacheDir: string | null, threads: number, device: string | null, memoryLimitBytes: number): void;
   backendInfo(): {
     devices: Array<{ name: string; description: string; type: string; backend: string; freeBytes: number; totalBytes: number }>;
     backends: Array<{ name: string; features: Record<string, string> }>;

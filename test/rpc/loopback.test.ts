@@ -14,8 +14,8 @@ interface RpcServer {
   endpoint: string;
 }
 
-function rpcServer(port = 0): Promise<RpcServer> {
-  const child = spawn(process.execPath, [cliPath, 'rpc-server', '--port', String(port), '--threads', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+function rpcServer(port = 0, extra: string[] = []): Promise<RpcServer> {
+  const child = spawn(process.execPath, [cliPath, 'rpc-server', '--port', String(port), '--threads', '1', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`rpc-server did not start: ${out}`)), 20_000);
@@ -117,6 +117,22 @@ describe('RPC on loopback', () => {
       expect((await greedy(again, 8)).length).toBe(8);
     } finally {
       await again.dispose();
+    }
+  });
+
+  it('offers at most --mem MiB, less what clients hold', async () => {
+    const small = await rpcServer(0, ['--mem', '1024']);
+    try {
+      const [dev] = (await getBackendInfo({ rpcServers: [small.endpoint] })).devices;
+      expect(dev.backend).toBe('RPC');
+      expect(dev.totalBytes).toBe(1024 * 1024 * 1024);
+      expect(dev.freeBytes).toBe(1024 * 1024 * 1024);
+      const model = await loadModel({ modelPath: FIXTURES.f16, rpcServers: [small.endpoint], nGpuLayers: 'max' });
+      const [after] = (await getBackendInfo({ rpcServers: [small.endpoint] })).devices;
+      expect(after.freeBytes).toBeLessThan(1024 * 1024 * 1024);
+      await model.dispose();
+    } finally {
+      small.child.kill('SIGKILL');
     }
   });
 
