@@ -3,8 +3,9 @@
  * computed from the real tensor table (or from the shape for files not on disk):
  * - weights: every tensor's bytes, on the device its layer is offloaded to. llama.cpp counts
  *   nLayer + 1 layers: nGpuLayers = n puts the output layer (output matrix and norm) and the
- *   last n - 1 blocks on the GPU; the token embedding always stays on the CPU, and so does the
- *   output projection of a model that reuses it (tied embeddings);
+ *   last n - 1 blocks on the GPU; the token embedding always stays on the CPU, and a model that
+ *   reuses it as the output projection (tied embeddings) gets a second copy of it with the
+ *   output layer;
  * - repacked weights: on x86 CPUs without a GPU backend, llama.cpp keeps an interleaved second
  *   copy of the matrices of some types (Q4_0, Q4_K, IQ4_NL, MXFP4 with AVX2, and Q2_K with
  *   AVX-512); with a GPU backend the CPU's weights stay in the GPU's host buffer instead;
@@ -159,8 +160,10 @@ export async function planMemory(options: PlanOptions): Promise<MemoryPlan> {
   const outputGpu = gpuOf(shape.nLayer);
   const placeOf = (t: PlannedTensor): number | undefined =>
     t.layer !== undefined ? gpuOf(t.layer) : t.name === 'output.weight' || t.name === 'output_norm.weight' ? outputGpu : undefined;
-  // with tied embeddings the output projection uses token_embd, which stays on the CPU
-  const logitsOnGpu = outputGpu !== undefined && tensors.some((t) => t.name === 'output.weight');
+  // the logits are computed where the output layer is; with tied embeddings (no output.weight)
+  // llama.cpp loads a second copy of token_embd there for the output projection
+  const logitsOnGpu = outputGpu !== undefined;
+  const tiedCopy = outputGpu !== undefined && !tensors.some((t) => t.name === 'output.weight') ? tensors.find((t) => t.name === 'token_embd.weight') : undefined;
   const repacks = !(o.gpu ?? offloaded > 0);
   const nCtx = Math.ceil(o.nCtx / 256) * 256;
   const u = Math.min(o.nUbatch, nCtx);
@@ -180,6 +183,7 @@ export async function planMemory(options: PlanOptions): Promise<MemoryPlan> {
     d.weightsBytes += t.sizeBytes;
     if (d === cpu && repacks && repacked(t, o.cpu)) cpu.repackBytes += t.sizeBytes;
   }
+  if (tiedCopy) gpus[outputGpu!].weightsBytes += tiedCopy.sizeBytes;
   for (let layer = 0; layer < shape.nLayer; layer++) on(gpuOf(layer)).kvCacheBytes += kvPerLayer;
   if (outputGpu === undefined) {
     cpu.computeBytes = Math.max(logits, scores) + activations;

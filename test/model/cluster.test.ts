@@ -18,15 +18,16 @@ describe('planCluster on a file', () => {
   });
 
   it('names a smaller quantization of a file that does not fit', async () => {
-    // tiny: tied embeddings (128256 x 256), so nearly all of it stays with the CPU: about 189 MiB
-    // at F16, 160 MiB at Q8_0 with a 256-token context; 170 MiB usable after 512 MiB of headroom
-    const devices = [{ name: 'CPU', totalBytes: (512 + 170) * MiB, type: 'cpu' as const }, { name: 'A', totalBytes: 600 * MiB }];
+    // tiny: tied embeddings (128256 x 256): the CPU keeps the input embedding, about 64 MiB at
+    // F16 and 34 MiB at Q8_0 with a 256-token context (the output layer's copy and the logits go
+    // to the GPU); 50 MiB usable after 512 MiB of headroom
+    const devices = [{ name: 'CPU', totalBytes: (512 + 50) * MiB, type: 'cpu' as const }, { name: 'A', totalBytes: 1024 * MiB }];
     const plan = await planCluster({ modelPath: FIXTURES.f16, nCtx: 256, devices });
     expect(plan.quant).toBe('F16');
     expect(plan.fits).toBe(false);
     // no shorter context, and more GPUs do not take the CPU's part
     expect(plan.suggestions).toEqual([{ kind: 'quant', quant: 'Q8_0', weightsBytes: expect.any(Number) }]);
-    expect(plan.verdict).toMatch(/^does not fit: CPU needs 189 MiB of 170 MiB usable; it would fit with a Q8_0 file/);
+    expect(plan.verdict).toMatch(/^does not fit: CPU needs 64 MiB of 50 MiB usable; it would fit with a Q8_0 file/);
     expect((await planCluster({ modelPath: FIXTURES.q8, nCtx: 256, devices })).fits).toBe(true);
   });
 });

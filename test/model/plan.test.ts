@@ -4,6 +4,7 @@ import { getBackendInfo, loadModel, planMemory, setLogger, type ContextOptions, 
 import { SHAPES } from '../../src/gguf/shapes.js';
 import { plannedTensors, type PlannedTensor } from '../../src/gguf/tensors.js';
 import { offloadGpus } from '../../src/engine/backends.js';
+import { readGgufHeader } from '../../src/gguf/reader.js';
 import { FIXTURES, hasGpu } from '../fixtures.js';
 
 const MiB = 1024 * 1024;
@@ -167,14 +168,18 @@ describe('planMemory from a shape', () => {
     await expect(planMemory({ shape: '8b', nCtx: 8192, nGpuLayers: 33, tensorSplit: [0, 0] })).rejects.toThrow('expected at least one share above 0');
   });
 
-  it('keeps the logits on the CPU for tied embeddings, and repacks only without a GPU backend', async () => {
+  it('puts a copy of tied embeddings and the logits where the output layer is, and repacks only without a GPU backend', async () => {
     const cpuOnly = await planMemory({ modelPath: FIXTURES.q4km, nCtx: 2048 });
     const withGpu = await planMemory({ modelPath: FIXTURES.q4km, nCtx: 2048, gpu: true });
     expect(cpuOnly.repackBytes).toBeGreaterThan(0);
     expect(withGpu.repackBytes).toBe(0);
+    // llama.cpp loads token_embd a second time for the output projection, on the output layer's
+    // device, and computes the logits there (seen in its allocations with layers on rpc-servers)
     const all = await planMemory({ modelPath: FIXTURES.q4km, nCtx: 2048, nGpuLayers: 3 });
-    expect(all.devices[0].computeBytes).toBeGreaterThan(128256 * 512 * 4);
-    expect(all.devices[1].computeBytes).toBeLessThan(128256 * 512 * 4);
+    const tokenEmbd = (await readGgufHeader(FIXTURES.q4km)).tensors.find((t) => t.name === 'token_embd.weight')!;
+    expect(all.devices[1].weightsBytes).toBeGreaterThan(tokenEmbd.sizeBytes);
+    expect(all.devices[0].computeBytes).toBeLessThan(128256 * 512 * 4);
+    expect(all.devices[1].computeBytes).toBeGreaterThan(128256 * 512 * 4);
   });
 
   it('validates its options', async () => {

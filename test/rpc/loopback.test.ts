@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RpcError, getBackendInfo, loadModel, type Model } from '../../src/index.js';
+import { RpcError, getBackendInfo, loadModel, planMemory, type Model } from '../../src/index.js';
 import { FIXTURES, cliPath, runNode } from '../fixtures.js';
 
 interface RpcServer {
@@ -74,6 +74,33 @@ describe('RPC on loopback', () => {
       expect(await greedy(remote)).toEqual(expected);
     } finally {
       await remote.dispose();
+    }
+  });
+
+  it("puts the layers on the servers where the plan says, by llama.cpp's own allocations", async () => {
+    const lines: string[] = [];
+    const model = await loadModel({ modelPath: FIXTURES.f16, rpcServers: [a.endpoint, b.endpoint], logger: (_l, m) => lines.push(m), logLevel: 'info' });
+    const ctx = await model.createContext({ nCtx: 2048 });
+    try {
+      const log = lines.join('');
+      // e.g. "load_tensors: RPC0[127.0.0.1:41525] model buffer size =    62.63 MiB"
+      const allocated = (kind: string, where: string) => {
+        const m = new RegExp(`\\s${where.replace(/[[\]().]/g, '\\$&')}\\s+${kind} buffer size =\\s*([\\d.]+) MiB`).exec(log);
+        return m ? Number(m[1]) : 0;
+      };
+      const plan = await planMemory({ modelPath: FIXTURES.f16, nCtx: 2048, nGpuLayers: model.nGpuLayers, tensorSplit: model.tensorSplit ? [...model.tensorSplit] : undefined, gpu: true });
+      const gpus = plan.devices.filter((d) => d.device === 'GPU');
+      expect(gpus).toHaveLength(2);
+      const MiB = 1024 * 1024;
+      // the servers in the order given are the plan's GPU 0 and GPU 1
+      for (const [i, endpoint] of [a.endpoint, b.endpoint].entries()) {
+        expect(Math.abs(gpus[i].weightsBytes / MiB - allocated('model', `RPC0[${endpoint}]`)), `weights on ${endpoint}`).toBeLessThan(0.02);
+        expect(Math.abs(gpus[i].kvCacheBytes / MiB - allocated('KV', `RPC0[${endpoint}]`)), `KV cache on ${endpoint}`).toBeLessThan(0.01);
+      }
+      const cpu = plan.devices.find((d) => d.device === 'CPU')!;
+      expect(Math.abs(cpu.weightsBytes / MiB - allocated('model', 'CPU_Mapped')), 'weights on the CPU').toBeLessThan(0.02);
+    } finally {
+      await model.dispose();
     }
   });
 
