@@ -25,7 +25,7 @@ function server() {
     let out = '';
     child.stdout.on('data', (d) => {
       out += d;
-      const m = /^listening on (\S+)$/m.exec(out);
+      const m = /listening on (\S+:\d+)\n/.exec(out);
       if (m) resolve({ child, endpoint: m[1] });
     });
   });

@@ -1,4 +1,5 @@
 /** What the routes share: the engine, the model's identity, limits, and the shutdown signal. */
+import { setMaxListeners } from 'node:events';
 import { statSync } from 'node:fs';
 import type { Model } from '../engine/model.js';
 import { ApiError } from './http.js';
@@ -20,6 +21,8 @@ export class ServerState {
     readonly maxTokens: number,
     readonly version: string,
   ) {
+    // every request in flight listens for the shutdown: many more than Node's default warning level
+    setMaxListeners(0, this.controller.signal);
     const st = statSync(model.path);
     this.fileSize = st.size;
     this.modifiedAt = st.mtime;

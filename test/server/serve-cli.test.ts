@@ -31,14 +31,14 @@ function start(args: string[], withModel = true): { child: ChildProcess; url: Pr
 
 describe('hermes3 serve', () => {
   it('prints its address, logs requests, and on SIGTERM lets a running request finish, then exits 0', async () => {
-    const s = start(['--parallel', '2', '--ctx', '512', '--grace-ms', '20000']);
+    const s = start(['--parallel', '2', '--ctx', '512', '--grace-ms', '120000']);
     try {
       const url = await s.url;
       expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       const res = await fetch(`${url}/v1/chat/completions`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ model: 'tiny-q8_0', messages: [{ role: 'user', content: 'hi' }], max_tokens: 300, stream: true }),
+        body: JSON.stringify({ model: 'tiny-q8_0', messages: [{ role: 'user', content: 'hi' }], max_tokens: 100, stream: true }),
       });
       const reader = res.body!.getReader();
       const first = await reader.read();
