@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+// Soak: for a bounded time (default 10 minutes), cycles of load, chat turns with a tool, an
+// aborted turn, save and restore, and dispose, on a synthetic model; samples resident memory,
+// open file descriptors, threads and event-loop delay. Memory must settle, descriptors and
+// threads must not grow. Exit 1 when they do.
+//   node scripts/soak.mjs [MODEL.gguf] [--minutes 10]
+import { readdirSync, readFileSync, existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { defineTool, loadModel } from '../dist/index.js';
+import { writeSyntheticModel } from '../dist/testing/index.js';
+
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { minutes: { type: 'string', default: '10' } } });
+let modelPath = positionals[0];
+if (!modelPath) {
+  modelPath = join(tmpdir(), 'hermes3-soak-tiny-q8_0.gguf');
+  if (!existsSync(modelPath)) await writeSyntheticModel({ path: modelPath, shape: 'tiny', quant: 'Q8_0', seed: 7 });
+}
+const end = Date.now() + Number(values.minutes) * 60_000;
+const dir = mkdtempSync(join(tmpdir(), 'hermes3-soak-'));
+const fds = () => readdirSync('/proc/self/fd').length;
+const threads = () => Number(/^Threads:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'))[1]);
+const samples = [];
+const eld = monitorEventLoopDelay({ resolution: 1 });
+eld.enable();
+const tool = defineTool({
+  name: 'lookup',
+  description: 'Looks a word up',
+  parameters: z.object({ word: z.enum(['sea', 'sky']) }),
+  handler: ({ word }) => ({ word, meaning: 'blue' }),
+});
+
+let cycles = 0;
+while (Date.now() < end) {
+  const model = await loadModel({ modelPath });
+  const chat = model.chat({ systemPrompt: 'You are Hermes.', nCtx: 1024, temperature: 0.7, maxTokens: 24 });
+  await chat.ask('Hello there');
+  await chat.ask('Look up sea', { tools: [tool], toolChoice: 'required', maxSteps: 2, maxTokens: 60 });
+  const controller = new AbortController();
+  let n = 0;
+  for await (const ev of chat.send('Tell me a long story', { signal: controller.signal, maxTokens: 400 })) {
+    if (ev.type === 'text' && ++n === 5) controller.abort();
+  }
+  const file = join(dir, `c${cycles % 2}.chat`);
+  await chat.save(file);
+  const restored = model.chat({ nCtx: 1024, maxTokens: 8 });
+  await restored.load(file);
+  await restored.ask('And then?');
+  await restored.dispose();
+  await chat.dispose();
+  await model.dispose();
+  cycles++;
+  samples.push({ t: Date.now(), rss: process.memoryUsage().rss, fds: fds(), threads: threads() });
+  if (cycles % 20 === 0) {
+    const s = samples[samples.length - 1];
+    console.error(`${cycles} cycles: RSS ${(s.rss / 2 ** 20).toFixed(0)} MB, ${s.fds} fds, ${s.threads} threads`);
+  }
+}
+eld.disable();
+const third = Math.max(1, Math.floor(samples.length / 3));
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const mb = (b) => (b / 2 ** 20).toFixed(0);
+const early = samples.slice(third, 2 * third);
+const late = samples.slice(-third);
+const rssEarly = median(early.map((s) => s.rss));
+const rssLate = median(late.map((s) => s.rss));
+const fdGrowth = Math.max(...late.map((s) => s.fds)) - Math.max(...early.map((s) => s.fds));
+const threadGrowth = Math.max(...late.map((s) => s.threads)) - Math.max(...early.map((s) => s.threads));
+console.log(`${cycles} cycles in ${values.minutes} min (load, 2 chat turns with a tool, an aborted turn, save, restore, a turn, dispose)`);
+console.log(`RSS MB: middle third median ${mb(rssEarly)}, last third median ${mb(rssLate)}, max ${mb(Math.max(...samples.map((s) => s.rss)))}`);
+console.log(`file descriptors: ${early[0]?.fds} -> ${late[late.length - 1]?.fds} (growth ${fdGrowth}); threads: ${early[0]?.threads} -> ${late[late.length - 1]?.threads} (growth ${threadGrowth})`);
+console.log(`event-loop delay: p50 ${(eld.percentile(50) / 1e6).toFixed(2)} ms, p99 ${(eld.percentile(99) / 1e6).toFixed(2)} ms, max ${(eld.max / 1e6).toFixed(2)} ms`);
+// settled: the last third within 5% (or 20 MB) of the middle third
+const settled = rssLate - rssEarly < Math.max(20 * 2 ** 20, 0.05 * rssEarly);
+process.exit(settled && fdGrowth <= 0 && threadGrowth <= 0 ? 0 : 1);
