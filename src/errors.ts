@@ -29,6 +29,19 @@ export class GgufFormatError extends Hermes3Error {
   }
 }
 
+/**
+ * A model file cannot be read at all: it is missing (ERR_FILE_NOT_FOUND), a directory
+ * (ERR_NOT_A_FILE), not readable by this process (ERR_FILE_UNREADABLE) or fails to open for
+ * another reason (ERR_FILE_READ). An empty or foreign file is a GgufFormatError.
+ */
+export class ModelFileError extends Hermes3Error {
+  readonly path: string;
+  constructor(code: 'ERR_FILE_NOT_FOUND' | 'ERR_NOT_A_FILE' | 'ERR_FILE_UNREADABLE' | 'ERR_FILE_READ', message: string, details: { path: string; cause?: unknown }) {
+    super(code, message, { cause: details.cause });
+    this.path = details.path;
+  }
+}
+
 /** llama.cpp could not load a model file. */
 export class ModelLoadError extends Hermes3Error {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -38,6 +38,7 @@ export {
   Hermes3Error,
   OptionsError,
   GgufFormatError,
+  ModelFileError,
   ModelLoadError,
   InsufficientMemoryError,
   ContextOverflowError,

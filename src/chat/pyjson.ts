@@ -8,7 +8,9 @@ export function pyJson(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'number') return Number.isFinite(value) ? String(value) : 'null';
   if (typeof value === 'boolean') return value ? 'true' : 'false';
-  if (Array.isArray(value)) return `[${value.map(pyJson).join(', ')}]`;
+  if (Array.isArray(value)) return `[${value.map((v) => pyJson(v)).join(', ')}]`;
+  // a Date (or any value with toJSON) as JSON.stringify writes it
+  if (typeof value === 'object' && typeof (value as { toJSON?: unknown }).toJSON === 'function') return pyJson((value as { toJSON(): unknown }).toJSON());
   if (typeof value === 'object') {
     const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}: ${pyJson(v)}`).join(', ')}}`;

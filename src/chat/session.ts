@@ -303,6 +303,14 @@ export class Chat {
         let object: unknown;
         if (jsonSchema && finishReason !== 'abort') {
           const value = parseLooseJson(raw);
+          if (value === undefined && finishReason === 'length') {
+            // the grammar keeps the JSON valid, so a reply that does not parse was cut short
+            throw new SchemaValidationError(
+              `the reply was cut at maxTokens (${opts.maxTokens}) after ${last.timings.generatedTokens} tokens, before the JSON closed: raise maxTokens ` +
+                '(or ask for a shorter object); the partial text is in the error\'s text',
+              raw,
+            );
+          }
           const checked = turn.schema!.safeParse(value);
           if (!checked.success) {
             throw new SchemaValidationError(

@@ -20,11 +20,20 @@ export async function runToolCalls(calls: readonly ParsedToolCall[], tools: read
         const issues = parsed.error.issues.map((i) => `${i.path.join('.') || 'arguments'}: ${i.message}`).join('; ');
         return { call, error: `invalid arguments for ${tool.name} (${issues}); call it again with arguments that match its schema` };
       }
+      let result: unknown;
       try {
-        return { call, result: await tool.handler!(parsed.data, { signal }) };
+        result = await tool.handler!(parsed.data, { signal });
       } catch (err) {
         return { call, error: `${tool.name} failed: ${err instanceof Error ? err.message : String(err)}` };
       }
+      // the result goes to the model as JSON: a circular structure or a BigInt cannot
+      try {
+        JSON.stringify(result);
+      } catch (err) {
+        const why = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+        return { call, error: `${tool.name} returned a value that cannot be written as JSON (${why}); its handler must return plain data (objects, arrays, strings, numbers, booleans, null)` };
+      }
+      return { call, result };
     }),
   );
 }

@@ -78,6 +78,8 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
   const control = new Int32Array(2);
   const onAbort = () => Atomics.store(control, 0, 1);
   opts.signal?.addEventListener('abort', onAbort, { once: true });
+  // an abort while the header was read or the memory planned stops the load at its first step
+  if (opts.signal?.aborted) onAbort();
   try {
     const native = await addon.loadModel(
       opts.modelPath,

@@ -2,8 +2,8 @@
  * GGUF header reader: metadata and tensor table, bounds-checked everywhere. A truncated or
  * corrupt file raises GgufFormatError naming the byte offset, never a crash or a hang.
  */
-import { open, stat } from 'node:fs/promises';
-import { GgufFormatError, Hermes3Error } from '../errors.js';
+import { open, readdir, stat } from 'node:fs/promises';
+import { GgufFormatError, ModelFileError } from '../errors.js';
 import {
   GGML_TYPE_NAMES,
   GGML_TYPES,
@@ -325,14 +325,35 @@ export async function readGgufHeaderUnchecked(path: string): Promise<{ header: G
   return { header, fileBytes: size, dataEnd: ggufDataEnd(header) };
 }
 
+/** A directory was given where a GGUF file belongs: the error names the .gguf files inside it. */
+async function directoryError(path: string): Promise<ModelFileError> {
+  const ggufs = await readdir(path).then((names) => names.filter((n) => n.toLowerCase().endsWith('.gguf')).sort(), () => []);
+  const inside = ggufs.length > 0 ? `; it holds ${ggufs.slice(0, 3).join(', ')}${ggufs.length > 3 ? ` and ${ggufs.length - 3} more` : ''}: pass one of them` : '; pass the path of the .gguf file itself';
+  return new ModelFileError('ERR_NOT_A_FILE', `${path} is a directory, not a model file: expected a GGUF file${inside}`, { path });
+}
+
 async function readHeader(path: string, checkSize = true): Promise<GgufHeader> {
   let fh;
   try {
     fh = await open(path, 'r');
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    if (e.code === 'ENOENT') throw new Hermes3Error('ERR_FILE_NOT_FOUND', `model file not found: ${path} (check the path; it is resolved from ${process.cwd()})`);
-    throw new Hermes3Error('ERR_FILE_READ', `cannot open ${path}: ${e.message}`);
+    if (e.code === 'ENOENT') throw new ModelFileError('ERR_FILE_NOT_FOUND', `model file not found: ${path} (check the path; it is resolved from ${process.cwd()})`, { path, cause: err });
+    if (e.code === 'EISDIR') throw await directoryError(path);
+    if (e.code === 'EACCES' || e.code === 'EPERM') {
+      throw new ModelFileError('ERR_FILE_UNREADABLE', `cannot read the model file ${path}: permission denied (${e.code}); expected a GGUF file this user can read (check its mode and owner, e.g. chmod a+r)`, { path, cause: err });
+    }
+    throw new ModelFileError('ERR_FILE_READ', `cannot open the model file ${path}: ${e.message}`, { path, cause: err });
+  }
+  // on Linux a directory opens for reading; only reading it fails (EISDIR)
+  const info = await fh.stat().catch(() => undefined);
+  if (info?.isDirectory()) {
+    await fh.close();
+    throw await directoryError(path);
+  }
+  if (info && info.isFile() && info.size === 0) {
+    await fh.close();
+    throw new GgufFormatError(`${path} is empty (0 bytes): expected a GGUF model file; a download or copy of it may have failed, fetch it again`, { path, offset: 0 });
   }
   try {
     const { size } = await fh.stat();

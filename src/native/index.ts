@@ -164,6 +164,18 @@ export function addonPath(): string | undefined {
   return loadedFrom;
 }
 
+/**
+ * What to do when no addon loads. From an app, npm 11 runs a dependency's install script (which
+ * picks a prebuild or builds from source) only once it is approved; in a checkout of the package
+ * itself, `npm run build:native` builds it.
+ * @internal
+ */
+export function addonLoadHint(inCheckout: boolean): string {
+  const fromApp =
+    'in your app\'s folder run `npm install-scripts approve hermes3-native` (npm 11 blocks the install scripts of dependencies until they are approved), then `npm rebuild hermes3-native` (it takes a prebuild that fits, or builds from source with cmake and a C++17 compiler; clang is preferred)';
+  return inCheckout ? `run \`npm run build:native\` in the package folder to rebuild it; or, ${fromApp}` : fromApp;
+}
+
 /** Loads the addon once: a prebuild matching this platform, or the local build output. */
 export function getAddon(): NativeAddon {
   if (cached) return cached;
@@ -185,9 +197,7 @@ export function getAddon(): NativeAddon {
     return cached;
   } catch (err) {
     const where = tried.length ? tried.join(', ') : `prebuilds/${process.platform}-${process.arch}/ and build/Release/ under ${packageRoot}`;
-    const hint = existsSync(join(packageRoot, 'vendor', 'llama.cpp'))
-      ? 'run `npm run build:native` in the package folder to rebuild it'
-      : 'run `npm rebuild hermes3-native` (needs cmake and a C++17 compiler; clang is preferred)';
+    const hint = addonLoadHint(existsSync(join(packageRoot, 'vendor', 'llama.cpp')));
     const cause = (err as Error).message.replace(/\s+/g, ' ').trim();
     throw new NativeError(
       'ERR_ADDON_LOAD',

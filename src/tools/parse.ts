@@ -2,8 +2,11 @@
  * Reading the tool calls Hermes writes, final and incremental. Accepts every variant in the
  * format notes: either key order, Python-style quotes, arguments as a JSON string, a missing
  * final </tool_call>, ```json fences, several calls in one block, and <scratch_pad>/<think>
- * blocks (dropped from the content). Whatever does not parse stays content; nothing throws.
+ * blocks (dropped from the content). Whatever text does not parse stays content; only a
+ * value that is not a string at all is refused (OptionsError).
  */
+import { OptionsError } from '../errors.js';
+import { describeValue } from '../engine/validate.js';
 import { parseLooseJson, splitObjects } from './pyliteral.js';
 import { heldSuffixLength } from '../engine/stop.js';
 
@@ -53,6 +56,7 @@ export function parseCallBlock(body: string): ParsedToolCall[] | undefined {
 
 /** Parses a whole reply: its content and its tool calls. */
 export function parseToolCalls(text: string): ParsedOutput {
+  if (typeof text !== 'string') throw new OptionsError(`Invalid argument text for parseToolCalls: expected a string (the reply's text), received ${describeValue(text)}`);
   const stream = new ToolCallStream();
   const events = [...stream.push(text), ...stream.end()];
   const toolCalls = events.flatMap((e) => (e.type === 'tool_call' ? [e.call] : []));
@@ -74,6 +78,7 @@ export class ToolCallStream {
   private thinkClose = '';
 
   push(text: string): ToolStreamEvent[] {
+    if (typeof text !== 'string') throw new OptionsError(`Invalid argument text for ToolCallStream.push: expected a string, received ${describeValue(text)}`);
     this.buffer += text;
     const out: ToolStreamEvent[] = [];
     for (;;) {

@@ -77,7 +77,8 @@ describe('finding the addon', () => {
     const failed = await probe(pkg);
     expect(failed).toMatchObject({ name: 'NativeError', code: 'ERR_ADDON_LOAD' });
     expect(failed.message).toContain(`Tried: ${join(pkg, 'prebuilds', platformDir, 'hermes3-native.node')}`);
-    expect(failed.message).toContain('To fix: run `npm rebuild hermes3-native`');
+    expect(failed.message).toContain("To fix: in your app's folder run `npm install-scripts approve hermes3-native`");
+    expect(failed.message).toContain('then `npm rebuild hermes3-native`');
   });
 
   it('says where it looked when there is no addon at all', async () => {
