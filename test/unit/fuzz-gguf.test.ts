@@ -1,0 +1,56 @@
+// Property-based mutation fuzzing of the GGUF reader (the shared generators are in
+// src/testing/gguf-fuzz.ts; scripts/fuzz.mjs runs the same properties for longer).
+import fc from 'fast-check';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { GgufFormatError } from '../../src/errors.js';
+import { inspectGguf } from '../../src/gguf/inspect.js';
+import { parseGguf } from '../../src/gguf/reader.js';
+import { applyMutations, checkGgufCase, ggufFuzzBase, ggufMutations } from '../../src/testing/gguf-fuzz.js';
+
+const base = ggufFuzzBase();
+const dir = mkdtempSync(join(tmpdir(), 'hermes3-fuzz-gguf-'));
+
+describe('GGUF reader under mutation', () => {
+  it('reads the unmutated base file', () => {
+    const h = parseGguf(base.buf);
+    expect(h.tensors.map((t) => t.typeName)).toEqual(['F32', 'Q8_0', 'Q4_K', 'F16']);
+    expect(checkGgufCase(base.buf).outcome).toBe('accepted');
+  });
+
+  it('returns a header or throws GgufFormatError, within 200 ms a case', () => {
+    const tally = { accepted: 0, refused: 0 };
+    fc.assert(
+      fc.property(ggufMutations(base), (mutations) => {
+        tally[checkGgufCase(applyMutations(base, mutations)).outcome]++;
+      }),
+      { numRuns: 600 },
+    );
+    expect(tally.refused).toBeGreaterThan(0);
+    expect(tally.accepted).toBeGreaterThan(0);
+  });
+
+  it('reads mutated files from disk (readGgufHeader, inspectGguf) with the same outcome', async () => {
+    let i = 0;
+    await fc.assert(
+      fc.asyncProperty(ggufMutations(base), async (mutations) => {
+        const buf = applyMutations(base, mutations);
+        const expected = checkGgufCase(buf).outcome;
+        const path = join(dir, `m${i++}.gguf`);
+        writeFileSync(path, buf);
+        let outcome: string;
+        try {
+          await inspectGguf(path);
+          outcome = 'accepted';
+        } catch (err) {
+          expect(err).toBeInstanceOf(GgufFormatError);
+          outcome = 'refused';
+        }
+        expect(outcome).toBe(expected);
+      }),
+      { numRuns: 100 },
+    );
+  });
+});
