@@ -252,8 +252,55 @@ export class GrammarBuilder {
     return this.rule(name, `"{" space ${body} "}" space`);
   }
 
+  /**
+   * Refuses left recursion, which llama.cpp's grammar parser rejects: a $ref cycle or a union that
+   * reaches its own rule before any text is matched (`{"$ref": "#"}`, `a: {"anyOf": [{"$ref": "#/$defs/a"}, ...]}`).
+   * The rules here begin with a literal except unions and references, whose alternatives begin
+   * with a rule name: those are the edges followed.
+   */
+  private checkLeftRecursion(): void {
+    const leftmost = (body: string): string[] => {
+      const names: string[] = [];
+      let depth = 0;
+      let start = true;
+      for (let i = 0; i < body.length; i++) {
+        const c = body[i];
+        if (c === '"' || c === '[') {
+          const close = c === '"' ? '"' : ']';
+          for (i++; i < body.length && body[i] !== close; i++) if (body[i] === '\\') i++;
+          start = false;
+        } else if (c === '(') { depth++; start = false; }
+        else if (c === ')') depth--;
+        else if (c === '|' && depth === 0) start = true;
+        else if (start && /[a-zA-Z]/.test(c)) {
+          const m = /^[a-zA-Z0-9-]+/.exec(body.slice(i))!;
+          names.push(m[0]);
+          i += m[0].length - 1;
+          start = false;
+        } else if (c !== ' ') start = false;
+      }
+      return names;
+    };
+    const state = new Map<string, 'open' | 'done'>();
+    const path: string[] = [];
+    const visit = (name: string): void => {
+      if (state.get(name) === 'done') return;
+      if (state.get(name) === 'open') {
+        const cycle = [...path.slice(path.indexOf(name)), name];
+        throw new OptionsError(`the schema refers to itself before any text (${cycle.join(' -> ')}): llama.cpp grammars cannot express this left recursion`);
+      }
+      state.set(name, 'open');
+      path.push(name);
+      for (const next of leftmost(this.rules.get(name) ?? '')) if (this.rules.has(next)) visit(next);
+      path.pop();
+      state.set(name, 'done');
+    };
+    for (const name of this.rules.keys()) visit(name);
+  }
+
   /** The grammar text with `root` as its start rule. */
   build(root: string): string {
+    this.checkLeftRecursion();
     const lines = [`root ::= ${root}`];
     for (const [name, body] of this.rules) lines.push(`${name} ::= ${body}`);
     return lines.join('\n') + '\n';
