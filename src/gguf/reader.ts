@@ -195,6 +195,8 @@ function* readValue(c: Cursor, type: GgufValueType, key: string): Steps<GgufValu
   if (type !== GgufValueType.ARRAY) return readScalar(c, type, `value of ${key}`);
   const elemType = c.u32(`array type of ${key}`) as GgufValueType;
   if (elemType === GgufValueType.ARRAY) { c.pos -= 4; c.fail(`${key} is a nested array, which GGUF readers here do not support`); }
+  // checked here, not at the first element: an empty array of an unknown type is refused too (as llama.cpp does)
+  if (elemType !== GgufValueType.STRING && SCALAR_SIZES[elemType] === undefined) { c.pos -= 4; c.fail(`${key} is an array of unknown value type ${elemType}`); }
   const n = c.count(`array length of ${key}`, MAX_ARRAY);
   if (n >= LAZY_ARRAY) {
     const start = c.pos;

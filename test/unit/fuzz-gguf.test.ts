@@ -32,6 +32,15 @@ describe('GGUF reader under mutation', () => {
     expect(tally.accepted).toBeGreaterThan(0);
   });
 
+  it('refuses an empty array of an unknown element type (llama.cpp does too)', () => {
+    const field = base.fields.findIndex((f) => f.what === 'array type of t.i32s');
+    const length = base.fields.findIndex((f) => f.what === 'array length of t.i32s');
+    // 3 elements of 4 bytes become 0 elements of type 99, and the 12 bytes go
+    const buf = applyMutations(base, [{ kind: 'field', field, value: 99n }, { kind: 'field', field: length, value: 0n }, { kind: 'delete', at: base.fields[length].offset + 8, n: 12 }]);
+    expect(() => parseGguf(buf)).toThrow(/t\.i32s is an array of unknown value type 99 at byte \d+/);
+    expect(() => parseGguf(buf)).toThrow(GgufFormatError);
+  });
+
   it('reads mutated files from disk (readGgufHeader, inspectGguf) with the same outcome', async () => {
     let i = 0;
     await fc.assert(
