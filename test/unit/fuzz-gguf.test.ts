@@ -41,6 +41,21 @@ describe('GGUF reader under mutation', () => {
     expect(() => parseGguf(buf)).toThrow(GgufFormatError);
   });
 
+  it('refuses a general.alignment that is not a power of two in a u32 (llama.cpp does too)', () => {
+    const value = base.fields.findIndex((f) => f.what === 'type of general.alignment');
+    const at = base.fields[value].offset + 4; // the u32 value follows its type
+    const odd = Buffer.from(base.buf);
+    odd.writeUInt32LE(48, at);
+    expect(() => parseGguf(odd)).toThrow(/general\.alignment is 48, not a power of two/);
+    odd.writeUInt32LE(0, at);
+    expect(() => parseGguf(odd)).toThrow(GgufFormatError);
+    const float = applyMutations(base, [{ kind: 'field', field: value, value: 6n }]); // FLOAT32, same width
+    expect(() => parseGguf(float)).toThrow(/general\.alignment is of value type 6, not UINT32/);
+    const big = Buffer.from(base.buf);
+    big.writeUInt32LE(2 ** 31, at);
+    expect(() => parseGguf(big)).toThrow(/tensor .* needs bytes/); // a power of two: accepted, then the data is missing
+  });
+
   it('reads mutated files from disk (readGgufHeader, inspectGguf) with the same outcome', async () => {
     let i = 0;
     await fc.assert(
