@@ -77,6 +77,8 @@ if (isMainThread) {
     ['bool not 0 or 1', /is a bool with value/],
     ['bad dimension count', /has \d+ dimensions/],
     ['nested array', /nested array/],
+    ['bad general.alignment', /general\.alignment is/],
+    ['array of an unknown type', /is an array of unknown value type/],
   ];
   const stats = { runs: 0, accepted: 0, refused: 0, ms: 0, slowest: { ms: -1, outcome: '', text: '' }, kinds: {}, interrupted: false };
   const t0 = performance.now();
