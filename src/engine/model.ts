@@ -1,5 +1,5 @@
 import { readGgufHeader } from '../gguf/reader.js';
-import { AbortError, DisposedError, OptionsError, fromNative } from '../errors.js';
+import { AbortError, DisposedError, ModelLoadError, OptionsError, fromNative } from '../errors.js';
 import { getAddon, type NativeModel, type NativeModelInfo } from '../native/index.js';
 import { Chat, type ChatOptions } from '../chat/session.js';
 import { chatTemplateWarning } from '../chat/template.js';
@@ -35,8 +35,13 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
   if (opts.signal?.aborted) throw new AbortError('model loading was aborted before it started');
   const header = await readGgufHeader(opts.modelPath);
   const arch = header.metadata.get('general.architecture')?.value;
+  // a file that is GGUF but no model llama.cpp can load is a ModelLoadError, as llama.cpp's own refusals are
   if (typeof arch !== 'string') {
-    throw new OptionsError(`${opts.modelPath} has no general.architecture key: it is not a model file llama.cpp can load`);
+    throw new ModelLoadError(`${opts.modelPath} has no general.architecture key: it is not a model file llama.cpp can load`);
+  }
+  const nLayer = header.metadata.get(`${arch}.block_count`)?.value;
+  if (!opts.vocabOnly && header.tensors.length > 0 && !(typeof nLayer === 'number' && nLayer > 0)) {
+    throw new ModelLoadError(`${opts.modelPath} has tensors but ${nLayer === undefined ? `no ${arch}.block_count key` : `${arch}.block_count ${String(nLayer)}`}: llama.cpp cannot load it as a ${arch} model`);
   }
   const addon = getAddon();
   if (opts.logger) setLogger(opts.logger, opts.logLevel);

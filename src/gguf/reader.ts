@@ -195,6 +195,8 @@ function* readValue(c: Cursor, type: GgufValueType, key: string): Steps<GgufValu
   if (type !== GgufValueType.ARRAY) return readScalar(c, type, `value of ${key}`);
   const elemType = c.u32(`array type of ${key}`) as GgufValueType;
   if (elemType === GgufValueType.ARRAY) { c.pos -= 4; c.fail(`${key} is a nested array, which GGUF readers here do not support`); }
+  // checked here, not at the first element: an empty array of an unknown type is refused too (as llama.cpp does)
+  if (elemType !== GgufValueType.STRING && SCALAR_SIZES[elemType] === undefined) { c.pos -= 4; c.fail(`${key} is an array of unknown value type ${elemType}`); }
   const n = c.count(`array length of ${key}`, MAX_ARRAY);
   if (n >= LAZY_ARRAY) {
     const start = c.pos;
@@ -246,8 +248,12 @@ function* parse(buf: Buffer, complete: boolean, path: string | undefined, fileSi
     const type = c.u32(`type of ${key}`) as GgufValueType;
     metadata.set(key, { type, value: yield* readValue(c, type, key) });
   }
-  const alignEntry = metadata.get('general.alignment')?.value;
-  const alignment = typeof alignEntry === 'number' && alignEntry > 0 && (alignEntry & (alignEntry - 1)) === 0 ? alignEntry : GGUF_DEFAULT_ALIGNMENT;
+  // general.alignment must be a power of two in a u32, as llama.cpp requires (it refuses other files)
+  const alignEntry = metadata.get('general.alignment');
+  if (alignEntry && (alignEntry.type !== GgufValueType.UINT32 || alignEntry.value === 0 || ((alignEntry.value as number) & ((alignEntry.value as number) - 1)) !== 0)) {
+    c.fail(`general.alignment is ${alignEntry.type === GgufValueType.UINT32 ? `${alignEntry.value}, not a power of two` : `of value type ${alignEntry.type}, not UINT32 (4)`}`);
+  }
+  const alignment = alignEntry ? (alignEntry.value as number) : GGUF_DEFAULT_ALIGNMENT;
   const tensors: GgufTensorInfo[] = [];
   for (let i = 0; i < nTensors; i++) {
     const name = c.str(`tensor ${i} name`);
