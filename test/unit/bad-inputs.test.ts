@@ -7,7 +7,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { GgufFormatError, ModelFileError, OptionsError, loadModel, parseToolCalls, ToolCallStream } from '../../src/index.js';
+import { GgufFormatError, ModelFileError, ModelLoadError, OptionsError, loadModel, parseToolCalls, ToolCallStream } from '../../src/index.js';
 import { parseGguf, readGgufHeader } from '../../src/gguf/reader.js';
 import { addonLoadHint } from '../../src/native/index.js';
 import { root } from '../fixtures.js';
@@ -95,7 +95,7 @@ describe('model files that cannot be read', () => {
   it('refuses a GGUF file without general.architecture before loading it', async () => {
     const path = join(scratch, 'no-arch.gguf');
     writeFileSync(path, header(3, 0n, 1n, Buffer.concat([str('general.name'), u32(8), str('x')])));
-    await expect(loadModel({ modelPath: path })).rejects.toThrow(new OptionsError(`${path} has no general.architecture key: it is not a model file llama.cpp can load`));
+    await expect(loadModel({ modelPath: path })).rejects.toThrow(new ModelLoadError(`${path} has no general.architecture key: it is not a model file llama.cpp can load`));
   });
 });
 
