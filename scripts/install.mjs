@@ -20,6 +20,8 @@
 //                                 anchors (build/Release/)
 //   HERMES3_BACKEND_DL=1          backends as run-time loaded libraries, every x64 CPU variant
 //                                 (what prebuilds use; needs HERMES3_NATIVE=0)
+//   HERMES3_SANITIZE=LIST         build the addon and llama.cpp with -fsanitize=LIST (e.g.
+//                                 address,undefined; see scripts/sanitize.sh)
 //   HERMES3_CMAKE_ARGS="..."      extra -D flags passed to CMake
 //   HERMES3_BUILD_DIR=DIR         the CMake build folder (default build/; the addon lands in DIR/Release)
 import { spawnSync } from 'node:child_process';
@@ -106,6 +108,12 @@ const defines = [
   `--CDHERMES3_BACKEND_DL=${option('HERMES3_BACKEND_DL', false)}`,
   `--CDHERMES3_BUILD_BENCH=${option('HERMES3_BUILD_BENCH', false)}`,
 ];
+const sanitize = (process.env.HERMES3_SANITIZE ?? '').trim();
+if (!/^[a-z,-]*$/.test(sanitize)) {
+  log(`HERMES3_SANITIZE=${sanitize} is not a list of sanitizers: use names as for -fsanitize=, e.g. HERMES3_SANITIZE=address,undefined`);
+  process.exit(1);
+}
+defines.push(`--CDHERMES3_SANITIZE=${sanitize}`);
 for (const arg of (process.env.HERMES3_CMAKE_ARGS ?? '').split(/\s+/).filter(Boolean)) {
   defines.push(arg.startsWith('-D') ? `--CD${arg.slice(2)}` : arg);
 }
