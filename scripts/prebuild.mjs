@@ -21,7 +21,10 @@ prebuildify(
   { cwd, out: root, name: pkg.name, napi: true, strip: true, targets: [], nodeGyp: join(root, 'scripts', 'prebuild-gyp.mjs') },
   (err) => {
     if (err) {
-      process.stderr.write(`prebuild failed: ${err.message ?? err}\n`);
+      process.stderr.write(
+        `prebuild failed: ${err.message ?? err}\n` +
+          `The build's own messages above say why and what to do; it builds in ${join(cwd, 'build')}, through scripts/install.mjs, which configures that folder afresh when the compiler changed.\n`,
+      );
       process.exit(1);
     }
   },

@@ -39,7 +39,7 @@ describe('finding the addon', () => {
     copyFileSync(join(root, 'package.json'), join(pkg, 'package.json'));
     copyFileSync(join(root, 'vendor', 'llama.cpp.pin.json'), join(pkg, 'vendor', 'llama.cpp.pin.json'));
     cpSync(join(root, 'vendor', 'patches'), join(pkg, 'vendor', 'patches'), { recursive: true });
-    for (const f of ['install.mjs', 'vendor-llama.mjs']) copyFileSync(join(root, 'scripts', f), join(pkg, 'scripts', f));
+    for (const f of ['install.mjs', 'vendor-llama.mjs', 'build-folder.mjs']) copyFileSync(join(root, 'scripts', f), join(pkg, 'scripts', f));
     cpSync(join(root, 'dist'), join(pkg, 'dist'), { recursive: true });
     symlinkSync(join(root, 'node_modules'), join(pkg, 'node_modules'), 'dir');
     if (prebuild !== 'none') {
