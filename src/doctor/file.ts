@@ -66,11 +66,17 @@ async function checkAgainstHeader(path: string, record: PullRecord | undefined):
     if (err instanceof Hermes3Error && err.code === 'ERR_FILE_NOT_FOUND') {
       return { id, status: 'fail', title: 'the model file is missing', detail: err.message, fix: `check the path given to --model (${path})${record ? `, or ${downloadAgain(path, record)}` : ''}` };
     }
+    if (err instanceof Hermes3Error && err.code === 'ERR_NOT_A_FILE') {
+      return { id, status: 'fail', title: 'the model path is a directory', detail: err.message, fix: `pass the path of the .gguf file inside it to --model` };
+    }
+    if (err instanceof Hermes3Error && err.code === 'ERR_FILE_UNREADABLE') {
+      return { id, status: 'fail', title: 'the model file cannot be read', detail: err.message, fix: `give the user running hermes3 read access to ${path} (ls -l ${path})` };
+    }
     const message = (err as Error).message;
     return {
       id,
       status: 'fail',
-      title: /truncated/.test(message) ? 'the model file is truncated inside its header' : 'the model file is not a readable GGUF',
+      title: /truncated|is empty \(0 bytes\)/.test(message) ? 'the model file is truncated inside its header' : 'the model file is not a readable GGUF',
       detail: message,
       fix: downloadAgain(path, record),
     };

@@ -61,6 +61,9 @@ describe('doctor: the model file', () => {
     expect(byId(findings, 'model.file')).toMatchObject({ status: 'fail', title: 'the model file is truncated inside its header', fix: expect.stringMatching(/^download it again/) });
     const missing = await doctor({ modelPath: join(dir, 'nope.gguf'), facts: here });
     expect(byId(missing, 'model.file')).toMatchObject({ status: 'fail', title: 'the model file is missing' });
+    // a directory: the fix is the path of the file inside, not a download
+    const folder = await doctor({ modelPath: dir, facts: here });
+    expect(byId(folder, 'model.file')).toMatchObject({ status: 'fail', title: 'the model path is a directory', fix: expect.stringMatching(/\.gguf file inside it/) });
   });
 
   it('checks a pulled file against its record: a wrong SHA-256 fails, the right one passes, with the time', async () => {
