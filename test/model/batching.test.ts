@@ -88,7 +88,9 @@ describe('continuous batching', () => {
       let stepsAtStart = 0;
       let stepsAtFirst = 0;
       let longRun: Promise<unknown> | undefined;
-      for await (const c of gen.generate(prompts[0], { ...greedy, maxTokens: 400, logitBias: ban, bufferTokens: 1 })) {
+      // the generating sequence outlasts the prompt (it stops once the long prompt has its first token)
+      for await (const c of gen.generate(prompts[0], { ...greedy, maxTokens: 1500, logitBias: ban, bufferTokens: 1 })) {
+        if (longFirstToken) break;
         if (!longStarted && c.tokens.length > 0) {
           longStarted = true;
           stepsAtStart = ctx.batchStats.decodeSteps;
