@@ -110,9 +110,11 @@ describe('continuous batching', () => {
       expect(longFirstToken).toBe(true);
       const stepsForPrompt = stepsAtFirst - stepsAtStart;
       // the prompt took more steps than nBatch-sized chunks would, and the generating sequence
-      // had a token in nearly every one of them (it may miss a step while its consumer catches up)
+      // kept getting tokens through them: with bufferTokens 1 it waits for its consumer after every
+      // token, and on the tiny model a step takes a millisecond or two, so a busy event loop makes
+      // it miss steps (CI has seen 43% of the steps; 4 whole-batch steps would give it none)
       expect(stepsForPrompt).toBeGreaterThan(Math.ceil(nLong / 512));
-      expect(tokensWhilePrompt).toBeGreaterThanOrEqual(Math.floor(stepsForPrompt / 2));
+      expect(tokensWhilePrompt).toBeGreaterThanOrEqual(Math.floor(stepsForPrompt / 4));
     });
   });
 
