@@ -4,10 +4,9 @@
  * model once, at start.
  */
 import { z } from 'zod';
+import { int, num } from '../engine/validate.js';
 import { toolChoice } from './openai-schemas.js';
 
-const int = (min: number, max: number) => z.number({ error: `expected an integer between ${min} and ${max}` }).int({ error: `expected an integer between ${min} and ${max}` }).min(min, { error: `expected an integer between ${min} and ${max}` }).max(max, { error: `expected an integer between ${min} and ${max}` });
-const num = (min: number, max: number) => z.number({ error: `expected a number between ${min} and ${max}` }).min(min, { error: `expected a number between ${min} and ${max}` }).max(max, { error: `expected a number between ${min} and ${max}` });
 const opt = <T extends z.ZodType>(t: T) => t.nullable().optional();
 
 export const ollamaOptionsSchema = z.object(

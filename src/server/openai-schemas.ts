@@ -4,9 +4,8 @@
  * ignored, as OpenAI-compatible servers do (clients send `user`, `store`, `metadata`...).
  */
 import { z } from 'zod';
+import { int, num } from '../engine/validate.js';
 
-const int = (min: number, max: number) => z.number({ error: `expected an integer between ${min} and ${max}` }).int({ error: `expected an integer between ${min} and ${max}` }).min(min, { error: `expected an integer between ${min} and ${max}` }).max(max, { error: `expected an integer between ${min} and ${max}` });
-const num = (min: number, max: number) => z.number({ error: `expected a number between ${min} and ${max}` }).min(min, { error: `expected a number between ${min} and ${max}` }).max(max, { error: `expected a number between ${min} and ${max}` });
 const opt = <T extends z.ZodType>(t: T) => t.nullable().optional();
 const unsupported = (what: string, allowed: unknown[]) =>
   z.unknown().refine((v) => v === undefined || v === null || allowed.includes(v), { error: `${what} is not supported by this server` }).optional();
