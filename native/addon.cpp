@@ -1,6 +1,7 @@
 // Module entry: process-wide backend setup, class registration and the free functions.
 #include "common.h"
 #include "context.h"
+#include "embedding.h"
 #include "log.h"
 #include "model.h"
 #include "rpc.h"
@@ -176,12 +177,14 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     data->modelConstructor = Napi::Persistent(model);
     data->contextConstructor = Napi::Persistent(context);
     data->samplerConstructor = Napi::Persistent(sampler);
+    data->embeddingConstructor = Napi::Persistent(EmbeddingWrap::Define(env));
 
     exports.Set("Model", model);
     exports.Set("Context", context);
     exports.Set("Sampler", sampler);
     exports.Set("loadModel", Napi::Function::New(env, ModelWrap::Load, "loadModel"));
     exports.Set("createContext", Napi::Function::New(env, ContextWrap::Create, "createContext"));
+    exports.Set("createEmbeddingContext", Napi::Function::New(env, EmbeddingWrap::Create, "createEmbeddingContext"));
     exports.Set("quantize", Napi::Function::New(env, Quantize, "quantize"));
     exports.Set("setLogger", Napi::Function::New(env, SetLogger, "setLogger"));
     exports.Set("systemInfo", Napi::Function::New(env, SystemInfo, "systemInfo"));

@@ -16,7 +16,7 @@ namespace {
 
 // Creates and attaches persistent CPU thread pools. The functions come from the CPU backend's
 // registry, so this works whether ggml-cpu is linked in or loaded at run time.
-void AttachThreadPools(ContextHandle & h, int32_t threads, int32_t threadsBatch) {
+void AttachThreadPools(ContextHandle & h, int32_t threads, int32_t threadsBatch, ggml_sched_priority prio) {
     ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
     if (!cpu) return;
     ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(cpu);
@@ -26,10 +26,12 @@ void AttachThreadPools(ContextHandle & h, int32_t threads, int32_t threadsBatch)
     auto free_fn = (FreeFn) ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_free");
     if (!new_fn || !free_fn) return;
     ggml_threadpool_params p = ggml_threadpool_params_default(threads);
+    p.prio = prio;
     h.pool.pool = new_fn(&p);
     h.pool.free_fn = free_fn;
     if (threadsBatch != threads) {
         ggml_threadpool_params pb = ggml_threadpool_params_default(threadsBatch);
+        pb.prio = prio;
         h.poolBatch.pool = new_fn(&pb);
         h.poolBatch.free_fn = free_fn;
     }
@@ -89,6 +91,7 @@ Napi::Value ContextWrap::Create(const Napi::CallbackInfo & info) {
     p.type_v = (ggml_type) o.Get("typeV").As<Napi::Number>().Int32Value();
     p.kv_unified = o.Get("kvUnified").ToBoolean();
     p.no_perf = true;
+    auto prio = (ggml_sched_priority) o.Get("threadPriority").As<Napi::Number>().Int32Value();
 
     // speculative decoding: { nDraft, ngramMin, ngramMax, pMin, adaptive, model? }
     DraftConfig draft;
@@ -108,7 +111,7 @@ Napi::Value ContextWrap::Create(const Napi::CallbackInfo & info) {
     using Result = std::shared_ptr<ContextHandle>;
     return PromiseWorker<Result>::Run(
         env, "hermes3:createContext",
-        [model, p, draft, draftModel]() -> Result {
+        [model, p, draft, draftModel, prio]() -> Result {
             BeginErrorCapture();
             llama_context * ctx = llama_init_from_model(model->model, p);
             std::string errors = EndErrorCapture();
@@ -123,7 +126,7 @@ Napi::Value ContextWrap::Create(const Napi::CallbackInfo & info) {
                 handle->draftModel = draftModel;
                 config.draftCtx = handle->draftCtx;
             }
-            AttachThreadPools(*handle, p.n_threads, p.n_threads_batch);
+            AttachThreadPools(*handle, p.n_threads, p.n_threads_batch, prio);
             handle->scheduler = std::make_unique<Scheduler>(ctx, config);
             llama_set_abort_callback(ctx, AbortCallback, handle->scheduler.get());
             return handle;

@@ -17,6 +17,7 @@ export const FIXTURES = {
 } as const;
 
 export const referenceProgram = join(root, 'build', 'Release', process.platform === 'win32' ? 'hermes3-reference.exe' : 'hermes3-reference');
+export const embedReferenceProgram = join(root, 'build', 'Release', process.platform === 'win32' ? 'hermes3-embed-reference.exe' : 'hermes3-embed-reference');
 export const vocabPath = join(root, 'vendor', 'llama.cpp', 'models', 'ggml-vocab-llama-bpe.gguf');
 export const cliPath = join(root, 'dist', 'cli', 'index.js');
 

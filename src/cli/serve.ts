@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { OptionsError } from '../errors.js';
+import type { Pooling } from '../engine/embedding-options.js';
 import { createServer } from '../server/index.js';
 import { DEFAULT_MODEL_REF } from '../models/pull.js';
 import { configToServeOptions, loadServeConfig } from '../server/config.js';
@@ -27,6 +28,9 @@ export function register(program: Command, io: CliIO): void {
     .option('--gpu-layers <n|max|auto>', 'layers to offload to the GPU (default auto)')
     .option('--grace-ms <n>', 'on SIGTERM/SIGINT, how long running requests may finish (default 10000)')
     .option('--no-web', 'do not serve the chat page')
+    .option('--embedding-ctx <n>', 'longest input of /v1/embeddings and /api/embed in tokens (default 2048)')
+    .option('--pooling <type>', 'how embeddings pool token vectors: mean, cls, last or none (default: the model\'s, else mean)')
+    .option('--no-embeddings', 'do not serve /v1/embeddings and /api/embed')
     .option('--quiet', 'no request log')
     .addHelpText('after', '\nExamples:\n  hermes3 serve --model Hermes-3-Llama-3.1-8B.Q4_K_M.gguf\n  hermes3 serve --config /etc/hermes3/hermes3.json --port 9090\n  HERMES3_API_KEY=secret hermes3 serve --model model.gguf --host 0.0.0.0 --parallel 8 --ctx 8192')
     .action((values: Values) => serveCommand(values, io.out, io.signal));
@@ -47,7 +51,14 @@ function flagOptions(values: Values) {
     apiKey: values.apiKey as string | undefined,
     cors: cors === undefined ? undefined : cors.includes('*') ? '*' : cors,
   };
-  return Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) as Partial<typeof flags>;
+  const picked = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) as Partial<typeof flags> & { embeddings?: false | { ctx?: number; pooling?: Pooling } };
+  if (values.embeddings === false) picked.embeddings = false;
+  else if (values.embeddingCtx !== undefined || values.pooling !== undefined) {
+    const pooling = values.pooling as string | undefined;
+    if (pooling !== undefined && !['mean', 'cls', 'last', 'none'].includes(pooling)) throw new OptionsError(`Invalid --pooling: expected mean, cls, last or none, received '${pooling}'`);
+    picked.embeddings = { ctx: intArg(values.embeddingCtx, 'embedding-ctx', 16), pooling: pooling as Pooling | undefined };
+  }
+  return picked;
 }
 
 export async function serveCommand(values: Values, out: NodeJS.WritableStream, signal: AbortSignal): Promise<void> {

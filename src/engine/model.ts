@@ -4,6 +4,8 @@ import { getAddon, type NativeModel, type NativeModelInfo } from '../native/inde
 import { Chat, type ChatOptions } from '../chat/session.js';
 import { chatTemplateWarning } from '../chat/template.js';
 import { Context } from './context.js';
+import { EmbeddingContext } from './embedding.js';
+import type { EmbeddingContextOptions } from './embedding-options.js';
 import { rpcDevices } from './rpc.js';
 import { getBackendInfo, offloadGpus } from './backends.js';
 import { fitContext, fitMemory } from './fit.js';
@@ -116,7 +118,7 @@ export class Model {
   /** Architecture, sizes, training context, chat template, special tokens and raw metadata. */
   readonly info: ModelInfo;
   readonly path: string;
-  private readonly contexts = new Set<Context>();
+  private readonly contexts = new Set<Context | EmbeddingContext>();
   private disposed = false;
   private disposing: Promise<void> | undefined;
 
@@ -186,6 +188,18 @@ export class Model {
       label: basename(this.path),
     });
     const ctx = await Context.create(this, { ...opts, nCtx }, (c) => this.contexts.delete(c));
+    this.contexts.add(ctx);
+    return ctx;
+  }
+
+  /**
+   * Creates a context that computes embeddings (vectors for retrieval and similarity) with this
+   * model's weights, beside any generation contexts.
+   */
+  async createEmbeddingContext(options: EmbeddingContextOptions = {}): Promise<EmbeddingContext> {
+    this.assertLive();
+    if (this.info.nLayer === 0) throw new OptionsError('this model was loaded with vocabOnly: true and cannot create contexts');
+    const ctx = await EmbeddingContext.create(this, options, (c) => this.contexts.delete(c));
     this.contexts.add(ctx);
     return ctx;
   }

@@ -99,6 +99,13 @@ export const contextSchema = z.strictObject({
   threads: int(1, 1024).optional(),
   /** threads for prompt processing (default: threads) */
   threadsBatch: int(1, 1024).optional(),
+  /**
+   * scheduling priority of the CPU compute threads. 'low' (SCHED_BATCH on Linux, below normal
+   * on Windows) lets the process's own threads, the JavaScript event loop first, run before them
+   * when the cores are all busy, at no cost to speed when they are not; 'normal' is llama.cpp's
+   * default
+   */
+  threadPriority: z.enum(['low', 'normal'], { error: "expected 'low' or 'normal'" }).default('low'),
   flashAttention: z.union([bool(), z.literal('auto')], { error: "expected true, false or 'auto'" }).default('auto'),
   kvCacheType: kvType().default('f16'),
   /** V cache type (default: kvCacheType) */

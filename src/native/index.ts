@@ -53,6 +53,8 @@ export interface NativeContextOptions {
   nSeqMax: number;
   threads: number;
   threadsBatch: number;
+  /** ggml_sched_priority: -1 low, 0 normal */
+  threadPriority: -1 | 0;
   flashAttention: -1 | 0 | 1;
   typeK: number;
   typeV: number;
@@ -111,6 +113,14 @@ export interface NativeContext {
   dispose(): Promise<void>;
 }
 
+export interface NativeEmbeddingContext {
+  /** tokens: the inputs one after another; lengths: each input's count */
+  embed(tokens: Int32Array, lengths: Int32Array, control: Int32Array): Promise<{ data: Float32Array; decodes: number }>;
+  stats(): { nCtx: number; nSeqMax: number; nEmbd: number; pooling: string };
+  /** frees the context off the main thread */
+  dispose(): Promise<void>;
+}
+
 export interface NativeSampler {
   accept(tokens: Int32Array): void;
   reset(): void;
@@ -136,6 +146,11 @@ export interface NativeAddon {
     control: Int32Array,
   ): Promise<NativeModel>;
   createContext(model: NativeModel, options: NativeContextOptions): Promise<NativeContext>;
+  /** pooling: llama_pooling_type, -1 for the model's own */
+  createEmbeddingContext(
+    model: NativeModel,
+    options: { nCtx: number; nSeqMax: number; threads: number; pooling: number; flashAttention: -1 | 0 | 1 },
+  ): Promise<NativeEmbeddingContext>;
   quantize(input: string, output: string, ftype: number, threads: number): Promise<void>;
   setLogger(fn: ((level: string, line: string) => void) | null, minLevel?: number): void;
   systemInfo(): NativeSystemInfo;

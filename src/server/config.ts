@@ -64,6 +64,10 @@ export const serveConfigSchema = z
       systemPrompt: z.string({ error: 'expected a string' }).optional().describe('the system prompt of requests that have no system message'),
       sampling: samplingDefaultsSchema.optional(),
       graceMs: server.graceMs.unwrap().optional().describe('on SIGTERM, how long running requests may finish in ms (default 10000)'),
+      embeddings: server.embeddings
+        .unwrap()
+        .optional()
+        .describe('/v1/embeddings and /api/embed: false turns them off; ctx is the longest input in tokens (default 2048), pooling mean, cls, last or none (default: the model\'s, else mean)'),
     },
     { error: 'expected a JSON object of options' },
   )
@@ -159,6 +163,7 @@ export function configToServeOptions(config: ServeConfig): ConfigServeOptions {
       apiKey: config.apiKey,
       systemPrompt: config.systemPrompt,
       sampling: config.sampling === undefined ? undefined : defined(config.sampling),
+      embeddings: config.embeddings,
     }),
     ...(config.gpuLayers === undefined ? {} : { gpuLayers: config.gpuLayers }),
   };

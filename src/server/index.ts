@@ -10,6 +10,7 @@ import { ServerEngine } from './engine.js';
 import { ApiError, flavorOf, keyMatches, sendError, toApiError } from './http.js';
 import { Metrics } from './metrics.js';
 import { registerOllama } from './ollama.js';
+import { ServerEmbeddings, registerEmbeddings } from './embeddings.js';
 import { registerOpenAI } from './openai.js';
 import { modelId, serverSchema, type ServerOptions } from './options.js';
 import { ServerState } from './state.js';
@@ -81,6 +82,8 @@ export async function createServer(options: ServerOptions): Promise<Hermes3Serve
   app.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render(context.batchStats)));
   registerOpenAI(app, state);
   registerOllama(app, state);
+  const embeddings = opts.embeddings ? new ServerEmbeddings(state, opts.embeddings, opts.maxQueue) : undefined;
+  if (embeddings) registerEmbeddings(app, state, embeddings);
   if (opts.webPage) registerWebPage(app, state);
   await app.ready();
 
@@ -109,6 +112,7 @@ export async function createServer(options: ServerOptions): Promise<Hermes3Serve
           clearInterval(idle);
           state.abortAll();
           await context.dispose();
+          await embeddings?.close();
           if (opts.ownsModel) await opts.model.dispose();
         }
       })();

@@ -33,6 +33,20 @@ export const serverSchema = z.strictObject({
   ownsModel: z.boolean({ error: 'expected true or false' }).default(false),
   /** CPU threads of the shared context (default: physical cores) */
   threads: int(1, 1024).optional(),
+  /**
+   * embeddings (/v1/embeddings, /api/embed): an embedding context over the model, created on the
+   * first such request; `ctx` is the longest input in tokens, `pooling` as for
+   * createEmbeddingContext. false turns the routes off (404)
+   */
+  embeddings: z
+    .union([
+      z.literal(false),
+      z.strictObject({
+        ctx: int(16, 1 << 20).optional(),
+        pooling: z.enum(['none', 'mean', 'cls', 'last'], { error: "expected 'none', 'mean', 'cls' or 'last'" }).optional(),
+      }),
+    ], { error: 'expected false or { ctx, pooling }' })
+    .default({}),
   /** the system prompt of conversations that bring none */
   systemPrompt: z.string({ error: 'expected a string' }).optional(),
   /** sampling defaults for requests that do not set them */

@@ -35,6 +35,8 @@ const syntheticSchema = z.strictObject({
   nLayer: z.number().int().min(1).optional(),
   /** tokenizer.chat_template (default: Hermes 3's plain ChatML loop) */
   chatTemplate: z.string().optional(),
+  /** llama.pooling_type, the pooling embedding contexts use by default (default: none written) */
+  pooling: z.enum(['none', 'mean', 'cls', 'last'], { error: "expected 'none', 'mean', 'cls' or 'last'" }).optional(),
 });
 export type SyntheticModelOptions = z.input<typeof syntheticSchema>;
 
@@ -57,7 +59,9 @@ function tokenizerMetadata(chatTemplate: string): Map<string, GgufTypedValue> {
   return out;
 }
 
-function modelMetadata(shape: ModelShape, nLayer: number, chatTemplate: string): Map<string, GgufTypedValue> {
+const POOLING_TYPES = { none: 0, mean: 1, cls: 2, last: 3 } as const;
+
+function modelMetadata(shape: ModelShape, nLayer: number, chatTemplate: string, pooling?: keyof typeof POOLING_TYPES): Map<string, GgufTypedValue> {
   const u32 = (value: number): GgufTypedValue => ({ type: GgufValueType.UINT32, value });
   const f32 = (value: number): GgufTypedValue => ({ type: GgufValueType.FLOAT32, value });
   const str = (value: string): GgufTypedValue => ({ type: GgufValueType.STRING, value });
@@ -78,6 +82,7 @@ function modelMetadata(shape: ModelShape, nLayer: number, chatTemplate: string):
     ['llama.attention.layer_norm_rms_epsilon', f32(1e-5)],
     ['llama.vocab_size', u32(shape.nVocab)],
   ]);
+  if (pooling) m.set('llama.pooling_type', u32(POOLING_TYPES[pooling]));
   for (const [k, v] of tokenizerMetadata(chatTemplate)) m.set(k, v);
   return m;
 }
@@ -148,7 +153,7 @@ export async function writeSyntheticModel(options: SyntheticModelOptions): Promi
   const f16Path = opts.quant === 'F16' ? opts.path : `${opts.path}.f16.tmp`;
   const partial = `${f16Path}.partial`;
   try {
-    await writeGguf(partial, modelMetadata(shape, nLayer, opts.chatTemplate ?? HERMES_CHAT_TEMPLATE), tensors(shape, nLayer, new Rng(opts.seed)));
+    await writeGguf(partial, modelMetadata(shape, nLayer, opts.chatTemplate ?? HERMES_CHAT_TEMPLATE, opts.pooling), tensors(shape, nLayer, new Rng(opts.seed)));
     await rename(partial, f16Path);
     if (opts.quant !== 'F16') await quantize({ input: f16Path, output: opts.path, type: opts.quant });
   } finally {
