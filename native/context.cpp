@@ -25,13 +25,17 @@ void AttachThreadPools(ContextHandle & h, int32_t threads, int32_t threadsBatch,
     auto new_fn = (NewFn) ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_new");
     auto free_fn = (FreeFn) ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_free");
     if (!new_fn || !free_fn) return;
+    // created paused: ggml then gives the pool's priority to the thread that runs the graphs (the
+    // scheduler's) when it first resumes, and not to this one, a libuv worker that must keep its own
     ggml_threadpool_params p = ggml_threadpool_params_default(threads);
     p.prio = prio;
+    p.paused = true;
     h.pool.pool = new_fn(&p);
     h.pool.free_fn = free_fn;
     if (threadsBatch != threads) {
         ggml_threadpool_params pb = ggml_threadpool_params_default(threadsBatch);
         pb.prio = prio;
+        pb.paused = true;
         h.poolBatch.pool = new_fn(&pb);
         h.poolBatch.free_fn = free_fn;
     }
