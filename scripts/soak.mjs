@@ -3,7 +3,7 @@
 // aborted turn, save and restore, and dispose, on a synthetic model; samples resident memory,
 // open file descriptors, threads and event-loop delay. Memory must settle, descriptors and
 // threads must not grow. Exit 1 when they do.
-//   node scripts/soak.mjs [MODEL.gguf] [--minutes 10]
+//   node scripts/soak.mjs [MODEL.gguf] [--minutes 10] [--thread-priority low|normal]
 import { readdirSync, readFileSync, existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { defineTool, loadModel } from '../dist/index.js';
 import { writeSyntheticModel } from '../dist/testing/index.js';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { minutes: { type: 'string', default: '10' } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { minutes: { type: 'string', default: '10' }, 'thread-priority': { type: 'string', default: 'low' } } });
 let modelPath = positionals[0];
 if (!modelPath) {
   modelPath = join(tmpdir(), 'hermes3-soak-tiny-q8_0.gguf');
@@ -36,7 +36,9 @@ const tool = defineTool({
 let cycles = 0;
 while (Date.now() < end) {
   const model = await loadModel({ modelPath });
-  const chat = model.chat({ systemPrompt: 'You are Hermes.', nCtx: 1024, temperature: 0.7, maxTokens: 24 });
+  // one context, two sequences: the chat and the one restored from its file
+  const context = await model.createContext({ nCtx: 2048, nSeqMax: 2, threadPriority: values['thread-priority'] });
+  const chat = model.chat({ context, systemPrompt: 'You are Hermes.', temperature: 0.7, maxTokens: 24 });
   await chat.ask('Hello there');
   await chat.ask('Look up sea', { tools: [tool], toolChoice: 'required', maxSteps: 2, maxTokens: 60 });
   const controller = new AbortController();
@@ -46,11 +48,12 @@ while (Date.now() < end) {
   }
   const file = join(dir, `c${cycles % 2}.chat`);
   await chat.save(file);
-  const restored = model.chat({ nCtx: 1024, maxTokens: 8 });
+  const restored = model.chat({ context, maxTokens: 8 });
   await restored.load(file);
   await restored.ask('And then?');
   await restored.dispose();
   await chat.dispose();
+  await context.dispose();
   await model.dispose();
   cycles++;
   samples.push({ t: Date.now(), rss: process.memoryUsage().rss, fds: fds(), threads: threads() });
@@ -69,7 +72,7 @@ const rssEarly = median(early.map((s) => s.rss));
 const rssLate = median(late.map((s) => s.rss));
 const fdGrowth = Math.max(...late.map((s) => s.fds)) - Math.max(...early.map((s) => s.fds));
 const threadGrowth = Math.max(...late.map((s) => s.threads)) - Math.max(...early.map((s) => s.threads));
-console.log(`${cycles} cycles in ${values.minutes} min (load, 2 chat turns with a tool, an aborted turn, save, restore, a turn, dispose)`);
+console.log(`threadPriority ${values['thread-priority']}: ${cycles} cycles in ${values.minutes} min (load, 2 chat turns with a tool, an aborted turn, save, restore, a turn, dispose)`);
 console.log(`RSS MB: middle third median ${mb(rssEarly)}, last third median ${mb(rssLate)}, max ${mb(Math.max(...samples.map((s) => s.rss)))}`);
 console.log(`file descriptors: ${early[0]?.fds} -> ${late[late.length - 1]?.fds} (growth ${fdGrowth}); threads: ${early[0]?.threads} -> ${late[late.length - 1]?.threads} (growth ${threadGrowth})`);
 console.log(`event-loop delay: p50 ${(eld.percentile(50) / 1e6).toFixed(2)} ms, p99 ${(eld.percentile(99) / 1e6).toFixed(2)} ms, max ${(eld.max / 1e6).toFixed(2)} ms`);

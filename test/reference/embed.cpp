@@ -7,9 +7,11 @@
 // usage: hermes3-embed-reference MODEL POOLING N_CTX N_SEQ_MAX THREADS TOKENS...
 //   POOLING: -1 (the model's), 0 none, 1 mean, 2 cls, 3 last; each TOKENS is a comma-separated
 //   list of token ids (one input). Prints one line per vector: its floats, space-separated,
-//   unnormalized.
+//   unnormalized. With HERMES3_REFERENCE_TIMINGS=1 it also prints `embed_ms N` to stderr: the time
+//   spent in the decodes and reading the vectors back (not printing them), the benchmark's anchor.
 #include "llama.h"
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
@@ -68,18 +70,23 @@ int main(int argc, char ** argv) {
     const int n_ctx = (int) cparams.n_ctx;
     const int n_seq_max = (int) cparams.n_seq_max;
 
+    const bool timings = std::getenv("HERMES3_REFERENCE_TIMINGS") != nullptr;
+    double embed_ms = 0;
+    std::vector<std::vector<float>> vectors;
     llama_batch batch = llama_batch_init(n_ctx, 0, 1);
     auto decode = [&](int n_seq) {
+        const auto t0 = std::chrono::steady_clock::now();
         llama_memory_clear(llama_get_memory(ctx), true);
         if (llama_decode(ctx, batch) != 0) {
             std::fprintf(stderr, "llama_decode failed\n");
             std::exit(1);
         }
-        if (pooling == LLAMA_POOLING_TYPE_NONE) {
-            for (int i = 0; i < batch.n_tokens; i++) print_vector(llama_get_embeddings_ith(ctx, i), n_embd);
-        } else {
-            for (int s = 0; s < n_seq; s++) print_vector(llama_get_embeddings_seq(ctx, s), n_embd);
+        const int n_out = pooling == LLAMA_POOLING_TYPE_NONE ? batch.n_tokens : n_seq;
+        for (int i = 0; i < n_out; i++) {
+            const float * v = pooling == LLAMA_POOLING_TYPE_NONE ? llama_get_embeddings_ith(ctx, i) : llama_get_embeddings_seq(ctx, i);
+            vectors.emplace_back(v, v + n_embd);
         }
+        embed_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         batch.n_tokens = 0;
     };
     int n_seq = 0;
@@ -99,6 +106,8 @@ int main(int argc, char ** argv) {
         n_seq++;
     }
     if (n_seq > 0) decode(n_seq);
+    if (timings) std::fprintf(stderr, "embed_ms %.3f\n", embed_ms);
+    for (const auto & v : vectors) print_vector(v.data(), n_embd);
 
     llama_batch_free(batch);
     llama_free(ctx);
