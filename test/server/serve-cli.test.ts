@@ -137,4 +137,31 @@ describe('hermes3 serve', () => {
     expect(badParallel.code).toBe(2);
     expect(badParallel.stderr).toMatch(/Invalid --parallel/);
   });
+
+  it('serves embeddings with --embedding-ctx and --pooling, refuses a bad --pooling, and --no-embeddings turns them off', async () => {
+    const s = start(['--embedding-ctx', '24', '--pooling', 'last']);
+    try {
+      const url = await s.url;
+      const post = (input: string) => fetch(`${url}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'tiny-q8_0', input, encoding_format: 'float' }) });
+      const ok = (await (await post('The sea is blue.')).json()) as { data: { embedding: number[] }[] };
+      expect(ok.data[0]!.embedding.length).toBeGreaterThan(0);
+      const long = await post(Array.from({ length: 30 }, (_, i) => `word${i}`).join(' '));
+      expect(long.status).toBe(400);
+      expect(((await long.json()) as { error: { message: string } }).error.message).toMatch(/nCtx \(24\)/);
+    } finally {
+      s.child.kill('SIGTERM');
+      expect(await s.exit).toBe(0);
+    }
+    const bad = await runNode([cliPath, 'serve', '--model', FIXTURES.q8, '--pooling', 'max']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/Invalid --pooling: expected mean, cls, last or none/);
+    const off = start(['--no-embeddings']);
+    try {
+      const res = await fetch(`${await off.url}/api/embed`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'tiny-q8_0', input: 'a' }) });
+      expect(res.status).toBe(404);
+    } finally {
+      off.child.kill('SIGTERM');
+      await off.exit;
+    }
+  });
 });
