@@ -107,7 +107,9 @@ async function run(
   }
   const controller = disconnectSignal(request, reply, state.shutdown);
   try {
-    return await embeddings.embed(inputs, { normalize: options.normalize, truncate: options.truncate, signal: controller.signal });
+    const r = await embeddings.embed(inputs, { normalize: options.normalize, truncate: options.truncate, signal: controller.signal });
+    state.metrics.embedding(inputs.length, r.tokenCounts.reduce((a, b) => a + b, 0), r.decodes);
+    return r;
   } catch (err) {
     if (err instanceof ContextOverflowError) throw new ApiError(400, err.message, 'invalid_request_error', 'context_length_exceeded', 'input');
     throw err;

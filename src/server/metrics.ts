@@ -13,6 +13,9 @@ export class Metrics {
   private processingNow = 0;
   private queuedNow = 0;
   private slotsTotal = 0;
+  private embeddedInputs = 0;
+  private embeddedTokens = 0;
+  private embeddingDecodes = 0;
 
   setSlots(n: number): void {
     this.slotsTotal = n;
@@ -42,6 +45,13 @@ export class Metrics {
     this.busyMs += wallMs;
   }
 
+  /** An embedding request done: its inputs, their tokens, and the decodes they shared. */
+  embedding(inputs: number, tokens: number, decodes: number): void {
+    this.embeddedInputs += inputs;
+    this.embeddedTokens += tokens;
+    this.embeddingDecodes += decodes;
+  }
+
   render(batch?: { decodeSteps: number; decodedTokens: number; widestStep: number }): string {
     const lines: string[] = [];
     const metric = (name: string, type: 'counter' | 'gauge', help: string, samples: Array<[string, number]>) => {
@@ -65,6 +75,9 @@ export class Metrics {
     metric('hermes3_requests_queued', 'gauge', 'Requests waiting for a slot now.', [['', this.queuedNow]]);
     metric('hermes3_slots', 'gauge', 'Request slots (sequences of the shared context).', [['', this.slotsTotal]]);
     metric('hermes3_slot_busy_seconds_total', 'counter', 'Time requests held a slot, summed over slots.', [['', this.busyMs / 1000]]);
+    metric('hermes3_embedding_inputs_total', 'counter', 'Inputs embedded (/v1/embeddings, /api/embed).', [['', this.embeddedInputs]]);
+    metric('hermes3_embedding_tokens_total', 'counter', 'Tokens of the inputs embedded.', [['', this.embeddedTokens]]);
+    metric('hermes3_embedding_decodes_total', 'counter', 'Decodes of the embedding context (several inputs share one).', [['', this.embeddingDecodes]]);
     if (batch) {
       metric('hermes3_decode_steps_total', 'counter', 'llama_decode calls of the shared context (one per step of all generating requests).', [['', batch.decodeSteps]]);
       metric('hermes3_decoded_tokens_total', 'counter', 'Tokens decoded in those steps, prompts included.', [['', batch.decodedTokens]]);

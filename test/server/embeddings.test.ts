@@ -79,6 +79,15 @@ describe('embeddings over HTTP', () => {
     await expect(ollama.embed({ model: 'nope', input: 'a' })).rejects.toThrow(/does not exist on this server/);
   });
 
+  it('counts embedded inputs, tokens and shared decodes in /metrics', async () => {
+    const text = await (await fetch(`${s.url}/metrics`)).text();
+    const value = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1]);
+    // the tests above embedded at least 3 + 1 + 1 + 3 + 1 + 1 inputs, several per decode
+    expect(value('hermes3_embedding_inputs_total')).toBeGreaterThanOrEqual(10);
+    expect(value('hermes3_embedding_decodes_total')).toBeLessThan(value('hermes3_embedding_inputs_total'));
+    expect(value('hermes3_embedding_tokens_total')).toBeGreaterThan(value('hermes3_embedding_inputs_total'));
+  });
+
   it('can be turned off', async () => {
     const off = await startServer({ embeddings: false });
     try {
