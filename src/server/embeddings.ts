@@ -53,6 +53,8 @@ export interface EmbeddingSettings {
   /** tokens one decode holds: the longest input (default: min(training context, 2048)) */
   ctx?: number;
   pooling?: Pooling;
+  /** CPU threads (default: physical cores) */
+  threads?: number;
 }
 
 /** The server's embedding context: created on first use, shared by all requests, bounded in waiters. */
@@ -70,7 +72,7 @@ export class ServerEmbeddings {
     if (this.waiting > this.maxQueue) throw new ServerBusyError(`${this.waiting} embedding requests are waiting already; retry shortly`, 1);
     this.waiting++;
     try {
-      this.context ??= this.state.model.createEmbeddingContext({ nCtx: this.settings.ctx, pooling: this.settings.pooling });
+      this.context ??= this.state.model.createEmbeddingContext({ nCtx: this.settings.ctx, pooling: this.settings.pooling, threads: this.settings.threads });
       const ctx = await this.context.catch((err: unknown) => {
         this.context = undefined;
         throw err;
@@ -83,7 +85,7 @@ export class ServerEmbeddings {
 
   /** the vector length, creating the context if it is not yet */
   async dimensions(): Promise<number> {
-    this.context ??= this.state.model.createEmbeddingContext({ nCtx: this.settings.ctx, pooling: this.settings.pooling });
+    this.context ??= this.state.model.createEmbeddingContext({ nCtx: this.settings.ctx, pooling: this.settings.pooling, threads: this.settings.threads });
     return (await this.context).nEmbd;
   }
 

@@ -82,7 +82,7 @@ export async function createServer(options: ServerOptions): Promise<Hermes3Serve
   app.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render(context.batchStats)));
   registerOpenAI(app, state);
   registerOllama(app, state);
-  const embeddings = opts.embeddings ? new ServerEmbeddings(state, opts.embeddings, opts.maxQueue) : undefined;
+  const embeddings = opts.embeddings ? new ServerEmbeddings(state, { ...opts.embeddings, threads: opts.threads }, opts.maxQueue) : undefined;
   if (embeddings) registerEmbeddings(app, state, embeddings);
   if (opts.webPage) registerWebPage(app, state);
   await app.ready();
