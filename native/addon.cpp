@@ -2,6 +2,7 @@
 #include "common.h"
 #include "context.h"
 #include "log.h"
+#include "lora.h"
 #include "model.h"
 #include "rpc.h"
 #include "sampler.h"
@@ -176,12 +177,16 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     data->modelConstructor = Napi::Persistent(model);
     data->contextConstructor = Napi::Persistent(context);
     data->samplerConstructor = Napi::Persistent(sampler);
+    Napi::Function lora = LoraWrap::Define(env);
+    data->loraConstructor = Napi::Persistent(lora);
 
     exports.Set("Model", model);
     exports.Set("Context", context);
     exports.Set("Sampler", sampler);
     exports.Set("loadModel", Napi::Function::New(env, ModelWrap::Load, "loadModel"));
     exports.Set("createContext", Napi::Function::New(env, ContextWrap::Create, "createContext"));
+    exports.Set("Lora", lora);
+    exports.Set("loadLora", Napi::Function::New(env, LoraWrap::Load, "loadLora"));
     exports.Set("quantize", Napi::Function::New(env, Quantize, "quantize"));
     exports.Set("setLogger", Napi::Function::New(env, SetLogger, "setLogger"));
     exports.Set("systemInfo", Napi::Function::New(env, SystemInfo, "systemInfo"));

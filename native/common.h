@@ -33,6 +33,7 @@ struct AddonData {
     Napi::FunctionReference modelConstructor;
     Napi::FunctionReference contextConstructor;
     Napi::FunctionReference samplerConstructor;
+    Napi::FunctionReference loraConstructor;
 };
 
 inline AddonData & GetAddonData(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
