@@ -64,9 +64,19 @@ describe('hermes3 run --lora', () => {
   });
 });
 
+describe('--lora in the help of run, chat and serve', () => {
+  it('lists the option with its scale', async () => {
+    for (const command of ['run', 'chat', 'serve']) {
+      const help = await cli([command, '--help']);
+      expect(help.code).toBe(0);
+      expect(help.stdout.replace(/\s+/g, ' ')).toContain('--lora <file[:scale]> apply a LoRA adapter GGUF made for this model, with a scale (default 1; repeatable)');
+    }
+  });
+});
+
 describe('hermes3 serve --lora', () => {
   it('serves the model with the adapter applied', async () => {
-    const child = spawn(process.execPath, [cliPath, 'serve', '--model', FIXTURES.f16, '--port', '0', '--quiet', '--lora', ADAPTER], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cliPath, 'serve', '--model', FIXTURES.f16, '--port', '0', '--quiet', '--parallel', '1', '--ctx', '512', '--lora', ADAPTER], { stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       let out = '';
       let err = '';
@@ -82,12 +92,13 @@ describe('hermes3 serve --lora', () => {
       const res = await fetch(`${url}/v1/chat/completions`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ messages: [{ role: 'user', content: PROMPT }], max_tokens: 12, temperature: 0 }),
+        body: JSON.stringify({ model: 'tiny-f16', messages: [{ role: 'user', content: PROMPT }], max_tokens: 12, temperature: 0 }),
       });
       expect(res.status).toBe(200);
       const body = (await res.json()) as { choices: Array<{ message: { content: string } }> };
       const expected = JSON.parse((await run(['--lora', ADAPTER])).stdout).text as string;
       expect(body.choices[0].message.content).toBe(expected);
+      expect(body.choices[0].message.content).not.toBe(JSON.parse((await run([])).stdout).text);
     } finally {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
