@@ -33,7 +33,7 @@ async function greedy(ctx: Context, maxTokens = N): Promise<number[]> {
 /** The greedy tokens of llama.cpp's C API (test/reference/reference.cpp) with adapters PATH:SCALE,... */
 function reference(model: Model, lora: string | undefined): number[] {
   const prompt = model.tokenize(PROMPT, { special: true, addBos: true });
-  const out = execFileSync(requireFile(referenceProgram, 'build the addon first (npm install)'), [FIXTURES.f16, String(N), String(THREADS), ...prompt.map(String)], {
+  const out = execFileSync(requireFile(referenceProgram, 'build the addon first (npm install)'), [model.path, String(N), String(THREADS), ...prompt.map(String)], {
     encoding: 'utf8',
     env: { ...process.env, HERMES3_REFERENCE_GPU_LAYERS: '0', ...(lora ? { HERMES3_REFERENCE_LORA: lora } : {}) },
   });
@@ -111,6 +111,19 @@ describe('LoRA adapters', () => {
     await ctx.dispose();
     await a.dispose();
     await b.dispose();
+  });
+
+  it('matches llama.cpp on a Q4_K_M model too, whose repacked weights keep their adapters in a CPU buffer', async () => {
+    const q4 = await loadModel({ modelPath: FIXTURES.q4km, nGpuLayers: 0, lora: [{ path: ADAPTER_A, scale: 1 }] });
+    try {
+      const ctx = await q4.createContext({ nCtx: 512, threads: THREADS });
+      const ours = await greedy(ctx);
+      expect(ours).toEqual(reference(q4, `${ADAPTER_A}:1`));
+      const plain = await q4.createContext({ nCtx: 512, threads: THREADS, lora: [] });
+      expect(ours).not.toEqual(await greedy(plain));
+    } finally {
+      await q4.dispose();
+    }
   });
 
   it('gives two contexts over one model their own adapters, generating interleaved', async () => {
