@@ -3,9 +3,9 @@
  * adapter.lora.alpha, and for each adapted weight W of the base model a pair `W.lora_a`
  * [n_in, rank] and `W.lora_b` [rank, n_out]) checked against the base model's header before
  * llama.cpp reads them. llama.cpp refuses some bad adapters with an error, but aborts the process
- * on others (a metadata key of the wrong type, tensors whose shapes cannot be multiplied at
- * decode time, an adapter on a tied token embedding): every such case is refused here, with a
- * message that names the mismatch.
+ * on others (general.type or adapter.lora.alpha of another value type, an adapter on a tied token
+ * embedding or with embedding matrices of different ranks, matrices that cannot be multiplied at
+ * decode time): every such case is refused here, with a message that names the mismatch.
  */
 import { GgufFormatError, ModelFileError, ModelLoadError } from '../errors.js';
 import { readGgufHeader, type GgufHeader, type GgufTensorInfo } from './reader.js';

@@ -1,7 +1,7 @@
 // LoRA adapters on the tiny synthetic model: scales, parity with llama.cpp's C API applying the
 // same adapter, several contexts with their own adapters over one model, the checks that refuse
 // an adapter made for another model, dispose orders, and the memory planner's count.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -224,6 +224,14 @@ describe('LoRA adapters', () => {
 
 describe('adapters that do not fit the model', () => {
   const bad = (name: string) => join(scratch, name);
+  // the adapters more than one test uses
+  const make = {
+    arch: () => rewrite(ADAPTER_A, bad('arch.gguf'), (m) => m.set('general.architecture', { type: GgufValueType.STRING, value: 'qwen2' })),
+    alpha: () => rewrite(ADAPTER_A, bad('alpha.gguf'), (m) => m.set('adapter.lora.alpha', { type: GgufValueType.UINT32, value: 16 })),
+    type: () => rewrite(ADAPTER_A, bad('type.gguf'), (m) => m.set('general.type', { type: GgufValueType.UINT32, value: 1 })),
+    // the tiny model reuses its token embedding as the output matrix
+    embd: async () => (await writeSyntheticLora({ path: bad('embd.gguf'), modelPath: FIXTURES.f16, rank: 4, seed: 3, targets: ['token_embd.weight'] })).path,
+  };
   const refuse = async (path: string, code: string, message: RegExp) => {
     const err = await model.loadLora(path).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ModelLoadError);
@@ -233,7 +241,7 @@ describe('adapters that do not fit the model', () => {
 
   it('refuses an adapter for another architecture, a tensor of another shape, a tensor the model lacks', async () => {
     await refuse(
-      await rewrite(ADAPTER_A, bad('arch.gguf'), (m) => m.set('general.architecture', { type: GgufValueType.STRING, value: 'qwen2' })),
+      await make.arch(),
       'ERR_LORA_MISMATCH',
       /was not made for the model .*: the adapter is for the architecture "qwen2", the model is "llama"\. Use an adapter trained on this base model/,
     );
@@ -249,20 +257,19 @@ describe('adapters that do not fit the model', () => {
       /it adapts the tensor blk\.7\.attn_v\.weight, which the model does not have/,
     );
     // the model reuses its token embedding as the output matrix: llama.cpp would abort at decode time
-    await writeSyntheticLora({ path: bad('embd.gguf'), modelPath: FIXTURES.f16, rank: 4, seed: 3, targets: ['token_embd.weight'] });
-    await refuse(bad('embd.gguf'), 'ERR_LORA_MISMATCH', /adapts token_embd\.weight, which this model also uses as its output matrix \(tied embeddings\)/);
+    await refuse(await make.embd(), 'ERR_LORA_MISMATCH', /adapts token_embd\.weight, which this model also uses as its output matrix \(tied embeddings\)/);
   });
 
   it('refuses files that are not usable LoRA adapters, including those llama.cpp would abort on', async () => {
     await refuse(FIXTURES.f16, 'ERR_LORA_INVALID', /it has no general\.type key \(a LoRA adapter has general\.type "adapter"; is this a model file\?\)/);
     // llama.cpp reads these keys with accessors that abort the process on another value type
     await refuse(
-      await rewrite(ADAPTER_A, bad('alpha.gguf'), (m) => m.set('adapter.lora.alpha', { type: GgufValueType.UINT32, value: 16 })),
+      await make.alpha(),
       'ERR_LORA_INVALID',
       /adapter\.lora\.alpha has value type UINT32, expected FLOAT32/,
     );
     await refuse(
-      await rewrite(ADAPTER_A, bad('type.gguf'), (m) => m.set('general.type', { type: GgufValueType.UINT32, value: 1 })),
+      await make.type(),
       'ERR_LORA_INVALID',
       /general\.type has value type UINT32, expected a string/,
     );
@@ -289,6 +296,18 @@ describe('adapters that do not fit the model', () => {
     );
   });
 
+  it('refuses first what makes llama.cpp abort: its C API reference program dies on those files', async () => {
+    for (const file of [await make.alpha(), await make.type(), await make.embd()]) {
+      await expect(model.loadLora(file)).rejects.toBeInstanceOf(ModelLoadError);
+      const r = spawnSync(requireFile(referenceProgram, 'build the addon first (npm install)'), [FIXTURES.f16, '2', String(THREADS), '128000', '9906'], {
+        encoding: 'utf8',
+        env: { ...process.env, HERMES3_REFERENCE_GPU_LAYERS: '0', HERMES3_REFERENCE_LORA: `${file}:1` },
+      });
+      expect(r.signal, `${file}: ${r.stderr.slice(-300)}`).toBe('SIGABRT');
+      expect(r.stderr).toContain('GGML_ASSERT');
+    }
+  });
+
   it('refuses a missing, foreign or truncated file with the GGUF reader errors', async () => {
     const missing = await model.loadLora(bad('nope.gguf')).catch((e: unknown) => e);
     expect(missing).toBeInstanceOf(ModelFileError);
@@ -300,7 +319,7 @@ describe('adapters that do not fit the model', () => {
     writeFileSync(bad('cut.gguf'), bytes.subarray(0, bytes.length - 1000));
     await expect(model.loadLora(bad('cut.gguf'))).rejects.toThrow(/truncated/);
     // loadModel checks its adapters before loading the model
-    await expect(loadModel({ modelPath: FIXTURES.f16, lora: [{ path: bad('arch.gguf') }] })).rejects.toMatchObject({ code: 'ERR_LORA_MISMATCH' });
+    await expect(loadModel({ modelPath: FIXTURES.f16, lora: [{ path: await make.arch() }] })).rejects.toMatchObject({ code: 'ERR_LORA_MISMATCH' });
     await expect(loadModel({ modelPath: FIXTURES.f16, lora: [{ path: ADAPTER_A, scale: 'x' as never }] })).rejects.toThrow(/Invalid option lora\.0\.scale for loadModel/);
   });
 
