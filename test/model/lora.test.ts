@@ -385,12 +385,18 @@ describe('memory planning with adapters', () => {
     const both = await planMemory({ modelPath: FIXTURES.f16, nCtx: 512, lora: [{ path: ADAPTER_A }, { path: ADAPTER_B }], adapterBytes: 1000 });
     const bBytes = (await readGgufHeader(ADAPTER_B)).tensors.reduce((n, t) => n + t.sizeBytes, 0);
     expect(both.adapterBytes).toBe(tensorBytes + bBytes + 1000);
-    // what llama.cpp allocates for the adapter: its tensors (F32 here, each buffer padded a little)
+    // rank-8 F32 matrices for the 7 weights of each block, from the shape
     expect(withA.adapterBytes).toBe(a32Bytes());
+    // an adapter's matrices go where the weight they adapt is: here block 1 on the GPU, block 0 on the CPU
+    const split = await planMemory({ modelPath: FIXTURES.f16, nCtx: 512, nGpuLayers: 2, lora: [{ path: ADAPTER_A }] });
+    expect(split.devices.map((d) => [d.device, d.adapterBytes])).toEqual([
+      ['CPU', tensorBytes / 2],
+      ['GPU', tensorBytes / 2],
+    ]);
   });
 });
 
-/** rank-8 F32 matrices for the 7 weights of the tiny model's 2 blocks, from its shape */
+/** bytes of rank-8 F32 matrices for the 7 weights of the tiny model's 2 blocks */
 function a32Bytes(): number {
   const [embd, ff, kv, r] = [256, 512, 128, 8];
   const pairs = [[embd, embd], [embd, kv], [embd, kv], [embd, embd], [embd, ff], [embd, ff], [ff, embd]];
