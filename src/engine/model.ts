@@ -179,7 +179,11 @@ export class Model {
    */
   async loadLora(path: string): Promise<LoraAdapter> {
     this.assertLive();
-    const adapter = await loadLoraAdapter(this, path, (a) => this.adapters.delete(a));
+    const adapter = await loadLoraAdapter(this, path, (a) => {
+      this.adapters.delete(a);
+      // a disposed adapter is no longer one of the defaults of new contexts
+      this.#lora = this.#lora.filter((l) => l.adapter !== a);
+    });
     this.adapters.add(adapter);
     return adapter;
   }

@@ -74,6 +74,16 @@ describe('--lora in the help of run, chat and serve', () => {
   });
 });
 
+describe('hermes3 inspect on an adapter', () => {
+  it('says what it adapts instead of a model shape', async () => {
+    const r = await cli(['inspect', ADAPTER]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('adapter       lora for llama (base model Hermes 3 synthetic tiny): synthetic LoRA rank 8 seed 5');
+    expect(r.stdout).toContain('lora          alpha 8, rank 8, 14 weights adapted (0.3 MiB)');
+    expect(r.stdout).not.toContain('undefined');
+  });
+});
+
 describe('hermes3 serve --lora', () => {
   it('serves the model with the adapter applied', async () => {
     const child = spawn(process.execPath, [cliPath, 'serve', '--model', FIXTURES.f16, '--port', '0', '--quiet', '--parallel', '1', '--ctx', '512', '--lora', ADAPTER], { stdio: ['ignore', 'pipe', 'pipe'] });

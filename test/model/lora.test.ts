@@ -111,6 +111,12 @@ describe('LoRA adapters', () => {
       // a context may choose otherwise
       const c2 = await withLora.createContext({ nCtx: 512, threads: THREADS, lora: [] });
       expect(await greedy(c2)).toEqual(base);
+      // a disposed adapter is no longer a default; the context that applies it keeps it
+      await withLora.lora[0].adapter.dispose();
+      expect(withLora.lora).toEqual([]);
+      const c3 = await withLora.createContext({ nCtx: 512, threads: THREADS });
+      expect(await greedy(c3)).toEqual(base);
+      expect(await greedy(c1)).toEqual(expected);
     } finally {
       await withLora.dispose();
     }
