@@ -128,9 +128,12 @@ Napi::Value ContextWrap::Create(const Napi::CallbackInfo & info) {
             const bool withLoras = ApplyLoras(*handle, *loras);
             DraftConfig config = draft;
             if (draftModel) {
-                BeginErrorCapture();
-                handle->draftCtx = llama_init_from_model(draftModel->model, p);
-                errors = EndErrorCapture();
+                {
+                    std::lock_guard<std::mutex> lock(draftModel->adapters);
+                    BeginErrorCapture();
+                    handle->draftCtx = llama_init_from_model(draftModel->model, p);
+                    errors = EndErrorCapture();
+                }
                 if (!handle->draftCtx) throw NativeError("ERR_CONTEXT_CREATE", "cannot create the draft model's context: " + (errors.empty() ? std::string("llama.cpp refused it") : errors));
                 handle->draftModel = draftModel;
                 config.draftCtx = handle->draftCtx;
