@@ -2,11 +2,13 @@
 // same adapters, several contexts with their own adapters over one model, changing adapters, and
 // the memory planner's count.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BusyError, OptionsError, loadModel, planMemory, type Context, type Model } from '../../src/index.js';
+import { BusyError, OptionsError, loadModel, planMemory, setLogger, type Context, type Model } from '../../src/index.js';
+import { writeSyntheticLora } from '../../src/testing/index.js';
+import { join } from 'node:path';
 import { readGgufHeader } from '../../src/gguf/reader.js';
 import { FIXTURES } from '../fixtures.js';
 import { generate } from './helpers.js';
-import { ADAPTER_A, ADAPTER_B, N, PROMPT, THREADS, greedy, reference, writeAdapters } from './lora-helpers.js';
+import { ADAPTER_A, ADAPTER_B, N, PROMPT, THREADS, greedy, reference, scratch, writeAdapters } from './lora-helpers.js';
 
 let model: Model;
 let base: number[];
@@ -193,6 +195,25 @@ describe('memory planning with adapters', () => {
       ['CPU', tensorBytes / 2],
       ['GPU', tensorBytes / 2],
     ]);
+  });
+});
+
+describe('what llama.cpp allocates for an adapter', () => {
+  it('is what the planner counts (llama.cpp says it in its log)', async () => {
+    const big = join(scratch, 'rank64.gguf');
+    await writeSyntheticLora({ path: big, modelPath: FIXTURES.f16, rank: 64, seed: 3 });
+    const lines: string[] = [];
+    const m = await loadModel({ modelPath: FIXTURES.f16, nGpuLayers: 0, lora: [{ path: big }], logger: (_l, line) => lines.push(line), logLevel: 'info' });
+    setLogger(null);
+    await m.dispose();
+    // "llama_adapter_lora_init_impl:        CPU LoRA buffer size =     2.06 MiB"
+    const logged = lines.map((l) => /LoRA buffer size =\s*([\d.]+) MiB/.exec(l)).filter((x) => x !== null);
+    expect(logged.length).toBeGreaterThan(0);
+    const mib = logged.reduce((n, x) => n + Number(x[1]), 0);
+    const plan = await planMemory({ modelPath: FIXTURES.f16, nCtx: 512, lora: [{ path: big }] });
+    expect(plan.adapterBytes).toBe(8 * a32Bytes());
+    // the log has two decimals
+    expect(Math.abs(plan.adapterBytes / 2 ** 20 - mib)).toBeLessThanOrEqual(0.005);
   });
 });
 
