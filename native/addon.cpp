@@ -3,6 +3,7 @@
 #include "context.h"
 #include "embedding.h"
 #include "log.h"
+#include "lora.h"
 #include "model.h"
 #include "rpc.h"
 #include "sampler.h"
@@ -178,6 +179,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     data->contextConstructor = Napi::Persistent(context);
     data->samplerConstructor = Napi::Persistent(sampler);
     data->embeddingConstructor = Napi::Persistent(EmbeddingWrap::Define(env));
+    Napi::Function lora = LoraWrap::Define(env);
+    data->loraConstructor = Napi::Persistent(lora);
 
     exports.Set("Model", model);
     exports.Set("Context", context);
@@ -185,6 +188,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set("loadModel", Napi::Function::New(env, ModelWrap::Load, "loadModel"));
     exports.Set("createContext", Napi::Function::New(env, ContextWrap::Create, "createContext"));
     exports.Set("createEmbeddingContext", Napi::Function::New(env, EmbeddingWrap::Create, "createEmbeddingContext"));
+    exports.Set("Lora", lora);
+    exports.Set("loadLora", Napi::Function::New(env, LoraWrap::Load, "loadLora"));
     exports.Set("quantize", Napi::Function::New(env, Quantize, "quantize"));
     exports.Set("setLogger", Napi::Function::New(env, SetLogger, "setLogger"));
     exports.Set("systemInfo", Napi::Function::New(env, SystemInfo, "systemInfo"));

@@ -34,6 +34,7 @@ struct AddonData {
     Napi::FunctionReference contextConstructor;
     Napi::FunctionReference samplerConstructor;
     Napi::FunctionReference embeddingConstructor;
+    Napi::FunctionReference loraConstructor;
 };
 
 inline AddonData & GetAddonData(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }

@@ -2,6 +2,7 @@
 
 #include "generation.h"
 #include "log.h"
+#include "lora.h"
 #include "model.h"
 #include "worker.h"
 
@@ -59,6 +60,7 @@ Napi::Function ContextWrap::Define(Napi::Env env) {
         InstanceMethod<&ContextWrap::Stats>("stats"),
         InstanceMethod<&ContextWrap::SaveSequence>("saveSequence"),
         InstanceMethod<&ContextWrap::RestoreSequence>("restoreSequence"),
+        InstanceMethod<&ContextWrap::SetLoras>("setLoras"),
         InstanceMethod<&ContextWrap::Dispose>("dispose"),
     });
 }
@@ -112,26 +114,40 @@ Napi::Value ContextWrap::Create(const Napi::CallbackInfo & info) {
         if (dm.IsObject()) draftModel = ModelWrap::Unwrap(dm.As<Napi::Object>())->Require(env);
     }
 
+    // LoRA adapters the context applies from the start
+    auto loras = std::make_shared<std::vector<LoraUse>>(ReadLoraList(env, o.Get("lora"), model));
+
     using Result = std::shared_ptr<ContextHandle>;
     return PromiseWorker<Result>::Run(
         env, "hermes3:createContext",
-        [model, p, draft, draftModel, prio]() -> Result {
-            BeginErrorCapture();
-            llama_context * ctx = llama_init_from_model(model->model, p);
-            std::string errors = EndErrorCapture();
+        [model, p, draft, draftModel, loras, prio]() -> Result {
+            llama_context * ctx;
+            std::string errors;
+            {
+                // creating a context sizes its graph with the model's adapters in mind
+                std::lock_guard<std::mutex> lock(model->adapters);
+                BeginErrorCapture();
+                ctx = llama_init_from_model(model->model, p);
+                errors = EndErrorCapture();
+            }
             if (!ctx) throw NativeError("ERR_CONTEXT_CREATE", errors.empty() ? "llama.cpp could not create the context" : errors);
             auto handle = std::make_shared<ContextHandle>(model, ctx);
+            const bool withLoras = ApplyLoras(*handle, *loras);
             DraftConfig config = draft;
             if (draftModel) {
-                BeginErrorCapture();
-                handle->draftCtx = llama_init_from_model(draftModel->model, p);
-                errors = EndErrorCapture();
+                {
+                    std::lock_guard<std::mutex> lock(draftModel->adapters);
+                    BeginErrorCapture();
+                    handle->draftCtx = llama_init_from_model(draftModel->model, p);
+                    errors = EndErrorCapture();
+                }
                 if (!handle->draftCtx) throw NativeError("ERR_CONTEXT_CREATE", "cannot create the draft model's context: " + (errors.empty() ? std::string("llama.cpp refused it") : errors));
                 handle->draftModel = draftModel;
                 config.draftCtx = handle->draftCtx;
             }
             AttachThreadPools(*handle, p.n_threads, p.n_threads_batch, prio);
             handle->scheduler = std::make_unique<Scheduler>(ctx, config);
+            if (withLoras) handle->scheduler->ReserveUnder(&model->adapters);
             llama_set_abort_callback(ctx, AbortCallback, handle->scheduler.get());
             return handle;
         },
@@ -240,6 +256,35 @@ Napi::Value ContextWrap::RestoreSequence(const Napi::CallbackInfo & info) {
             return held;
         },
         [](Napi::Env env, int32_t & held) -> Napi::Value { return Napi::Number::New(env, held); });
+}
+
+// setLoras([{ adapter, scale }]) -> Promise<boolean>: the adapters the context applies from its
+// next decode, set between two decode steps. While a sequence generates it refuses (ERR_BUSY):
+// a generation runs with one set of adapters from start to end. When the adapters in effect
+// change, every sequence's KV cache is cleared (it was computed with the old ones); resolves
+// with whether they changed.
+Napi::Value ContextWrap::SetLoras(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    std::shared_ptr<ContextHandle> handle = Require(env);
+    if (handle->scheduler->AnyBusy()) {
+        Throw(env, "ERR_BUSY", "a sequence of this context is generating: its adapters can change once it is done (abort it, or wait for it)");
+    }
+    auto next = std::make_shared<std::vector<LoraUse>>(ReadLoraList(env, info[0], handle->model));
+    return PromiseWorker<bool>::Run(
+        env, "hermes3:setLoras",
+        [handle, next]() {
+            bool changed = false;
+            handle->scheduler->Call([&]() {
+                if (handle->scheduler->AnyBusy()) throw NativeError("ERR_BUSY", "a sequence of this context started generating: its adapters can change once it is done");
+                changed = ApplyLoras(*handle, *next);
+                if (!changed) return;
+                llama_memory_clear(llama_get_memory(handle->ctx), true);
+                handle->scheduler->ReserveUnder(&handle->model->adapters);
+            });
+            next->clear();  // the adapters no longer applied: freed here, outside the adapter lock
+            return changed;
+        },
+        [](Napi::Env env, bool & changed) -> Napi::Value { return Napi::Boolean::New(env, changed); });
 }
 
 Napi::Value ContextWrap::Dispose(const Napi::CallbackInfo & info) {

@@ -116,9 +116,15 @@ Napi::Value EmbeddingWrap::Create(const Napi::CallbackInfo & info) {
     return PromiseWorker<Result>::Run(
         env, "hermes3:createEmbeddingContext",
         [model, p]() -> Result {
-            BeginErrorCapture();
-            llama_context * ctx = llama_init_from_model(model->model, p);
-            std::string errors = EndErrorCapture();
+            llama_context * ctx;
+            std::string errors;
+            {
+                // creating a context sizes its graph with the model's adapters in mind
+                std::lock_guard<std::mutex> lock(model->adapters);
+                BeginErrorCapture();
+                ctx = llama_init_from_model(model->model, p);
+                errors = EndErrorCapture();
+            }
             if (!ctx) throw NativeError("ERR_CONTEXT_CREATE", errors.empty() ? "llama.cpp could not create the embedding context" : errors);
             auto handle = std::make_shared<EmbeddingHandle>(model, ctx);
             llama_set_abort_callback(ctx, AbortCallback, handle.get());

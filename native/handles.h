@@ -10,6 +10,8 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
+#include <vector>
 
 namespace hermes3 {
 
@@ -24,6 +26,30 @@ struct ModelHandle {
 
     llama_model * const model;
     const llama_vocab * const vocab;
+    // llama.cpp keeps a list of the model's LoRA adapters that adapter loading and freeing change
+    // and that a context reads when it sizes its graph (creation, and the first decode after its
+    // adapters change): all of those hold this lock
+    std::mutex adapters;
+};
+
+// A LoRA adapter loaded for a model. It holds the model, so the adapter is freed before it.
+struct LoraHandle {
+    LoraHandle(std::shared_ptr<ModelHandle> m, llama_adapter_lora * a) : model(std::move(m)), adapter(a) {}
+    ~LoraHandle() {
+        std::lock_guard<std::mutex> lock(model->adapters);
+        llama_adapter_lora_free(adapter);
+    }
+    LoraHandle(const LoraHandle &) = delete;
+    LoraHandle & operator=(const LoraHandle &) = delete;
+
+    const std::shared_ptr<ModelHandle> model;
+    llama_adapter_lora * const adapter;
+};
+
+// An adapter applied to a context, with its scale.
+struct LoraUse {
+    std::shared_ptr<LoraHandle> adapter;
+    float scale;
 };
 
 // ggml's CPU thread pool, kept for the life of a context: without one, ggml starts and joins
@@ -53,6 +79,7 @@ struct ContextHandle {
 
     const std::shared_ptr<ModelHandle> model;  // declared first: freed after the context
     std::shared_ptr<ModelHandle> draftModel;   // speculative decoding's draft model, if any
+    std::vector<LoraUse> loras;                // the adapters the context applies: freed after it
     ThreadPool pool;                           // for generation
     ThreadPool poolBatch;                      // for prompts, when its thread count differs
     llama_context * const ctx;

@@ -263,6 +263,8 @@ bool Scheduler::Step() {
     // after a backend failed (an rpc-server that went away) the context's state is unknown:
     // every later step fails too, with the same reason
     if (failure_.empty()) {
+        std::unique_lock<std::mutex> reserving;
+        if (std::mutex * lock = reserveLock_.exchange(nullptr)) reserving = std::unique_lock<std::mutex>(*lock);
         try {
             rc = llama_decode(ctx_, batch_);
             // compute runs asynchronously: a backend failure surfaces at the synchronize, here

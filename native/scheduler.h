@@ -50,6 +50,9 @@ class Scheduler {
     // Scheduler thread (inside Call): the sequence now holds `end` positions; speculative
     // drafts cached past them are dropped.
     void Truncated(llama_seq_id seq, llama_pos end) { drafter_.Truncate(seq, end); }
+    // The context's adapters changed: its next decode sizes the graph again, reading the model's
+    // list of adapters, and holds `lock` (the model's adapter lock) while it does.
+    void ReserveUnder(std::mutex * lock) { reserveLock_.store(lock); }
 
     // decode steps and tokens decoded so far, and the most sequences one step has served
     std::atomic<int64_t> steps{0};
@@ -88,6 +91,7 @@ class Scheduler {
     std::set<llama_seq_id> busy_;
     bool stop_ = false;
     std::atomic<bool> stopping_{false};
+    std::atomic<std::mutex *> reserveLock_{nullptr};
 
     std::mutex stepMutex_;  // held by the scheduler thread for a whole step
     std::vector<GenerationJob *> jobs_;     // admitted jobs, in arrival order

@@ -42,10 +42,14 @@ export class ModelFileError extends Hermes3Error {
   }
 }
 
-/** llama.cpp could not load a model file. */
+/**
+ * llama.cpp could not load a model file (ERR_MODEL_LOAD), or a LoRA adapter is not one it can use
+ * (ERR_LORA_INVALID), was made for another base model (ERR_LORA_MISMATCH) or failed to load
+ * (ERR_LORA_LOAD).
+ */
 export class ModelLoadError extends Hermes3Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('ERR_MODEL_LOAD', message, options);
+  constructor(message: string, options?: { cause?: unknown; code?: 'ERR_MODEL_LOAD' | 'ERR_LORA_INVALID' | 'ERR_LORA_MISMATCH' | 'ERR_LORA_LOAD' }) {
+    super(options?.code ?? 'ERR_MODEL_LOAD', message, { cause: options?.cause });
   }
 }
 
@@ -100,7 +104,8 @@ export function fromNative(err: unknown, context?: string): Hermes3Error {
   const message = context ? `${context}: ${raw}` : raw;
   switch (code) {
     case 'ERR_MODEL_LOAD':
-      return new ModelLoadError(message, { cause: err });
+    case 'ERR_LORA_LOAD':
+      return new ModelLoadError(message, { cause: err, code: code as 'ERR_MODEL_LOAD' | 'ERR_LORA_LOAD' });
     case 'ERR_RPC_CONNECT':
     case 'ERR_RPC_UNAVAILABLE':
       return new RpcError(message, { cause: err });

@@ -12,6 +12,8 @@ export { loadModel, setLogger, Model, type ModelInfo } from './engine/model.js';
 export { Context } from './engine/context.js';
 export { EmbeddingContext, type EmbeddingInput, type EmbeddingResult } from './engine/embedding.js';
 export type { EmbeddingContextOptions, EmbedOptions, Pooling } from './engine/embedding-options.js';
+export { LoraAdapter } from './engine/lora.js';
+export { inspectLora, type LoraFileInfo } from './gguf/lora.js';
 export { Sequence, type Chunk, type FinishReason, type GenerationTimings } from './engine/sequence.js';
 export { quantize, type QuantizeOptions } from './engine/quantize.js';
 export type { LoadModelOptions, ContextOptions, ContextRange, GenerateOptions, Logger, LogLevel, KvCacheType } from './engine/options.js';

@@ -37,14 +37,45 @@ export function gpuLayersArg(value: unknown): number | 'max' | 'auto' {
   return intArg(value, 'gpu-layers', 0)!;
 }
 
+/** --lora FILE[:SCALE], repeatable: LoRA adapters applied to the model (scale 1 unless given). */
+export function loraOption(cmd: Command): Command {
+  return cmd.option(
+    '--lora <file[:scale]>',
+    'apply a LoRA adapter GGUF made for this model, with a scale (default 1; repeatable)',
+    (v: string, all: string[] = []) => [...all, v],
+  );
+}
+
+/**
+ * The adapters of --lora values: FILE or FILE:SCALE. The scale is what follows the last colon
+ * (so C:\dir\a.gguf is a file); it must be a number between -100 and 100.
+ */
+export function loraArgs(value: unknown): Array<{ path: string; scale: number }> | undefined {
+  if (value === undefined) return undefined;
+  const values = Array.isArray(value) ? value : [value];
+  return values.map((raw) => {
+    const text = String(raw);
+    const usage = `expected FILE or FILE:SCALE (a LoRA adapter GGUF file and a number, default 1), received '${text}'`;
+    if (text.trim() === '') throw new OptionsError(`Invalid --lora: ${usage}`);
+    const m = /^(.+):([^:/\\]*)$/.exec(text);
+    if (!m || (m[1].length === 1 && /^[A-Za-z]$/.test(m[1]) && !/^[-+.\d]/.test(m[2]))) return { path: text, scale: 1 };
+    const scale = m[2].trim() === '' ? NaN : Number(m[2]);
+    if (!Number.isFinite(scale)) throw new OptionsError(`Invalid --lora: the scale '${m[2]}' is not a number; ${usage}`);
+    if (scale < -100 || scale > 100) throw new OptionsError(`Invalid --lora: the scale ${scale} is outside -100 to 100; ${usage}`);
+    return { path: m[1], scale };
+  });
+}
+
 /** The options of every command that runs a model. */
 export function modelOptions(cmd: Command): Command {
-  return cmd
-    .option('--model <file|ref>', `GGUF model file, or a reference (hf:OWNER/REPO:QUANT, a URL) from the cache or pulled (default ${DEFAULT_MODEL_REF})`)
-    .option('-y, --yes', 'download the model without asking when it is not in the cache')
-    .option('--ctx <n|auto>', 'context length (default: min(training context, 4096); auto: the longest that fits, up to 8192)')
-    .option('--threads <n>', 'CPU threads (default: physical cores)')
-    .option('--gpu-layers <n|max|auto>', 'layers to offload to the GPU (default auto: as many as fit)');
+  return loraOption(
+    cmd
+      .option('--model <file|ref>', `GGUF model file, or a reference (hf:OWNER/REPO:QUANT, a URL) from the cache or pulled (default ${DEFAULT_MODEL_REF})`)
+      .option('-y, --yes', 'download the model without asking when it is not in the cache')
+      .option('--ctx <n|auto>', 'context length (default: min(training context, 4096); auto: the longest that fits, up to 8192)')
+      .option('--threads <n>', 'CPU threads (default: physical cores)')
+      .option('--gpu-layers <n|max|auto>', 'layers to offload to the GPU (default auto: as many as fit)'),
+  );
 }
 
 export function samplingOptions(cmd: Command, defaultMaxTokens: number): Command {
@@ -63,11 +94,11 @@ export async function resolveModelSpec(spec: string | undefined, values: Values,
   return modelPathForCli(spec, { yes: values.yes === true, signal });
 }
 
-/** Loads a model with a progress bar on stderr. */
-export async function loadWithProgress(modelPath: string, nGpuLayers: number | 'max' | 'auto', signal: AbortSignal, quiet = false) {
+/** Loads a model (and its --lora adapters) with a progress bar on stderr. */
+export async function loadWithProgress(modelPath: string, nGpuLayers: number | 'max' | 'auto', signal: AbortSignal, quiet = false, lora?: Array<{ path: string; scale: number }>) {
   const bar = quiet ? undefined : new Progress({ label: `loading ${modelPath.split(/[\\/]/).pop()}` });
   try {
-    const model = await loadModel({ modelPath, nGpuLayers, signal, onProgress: bar ? (p) => bar.update(p) : undefined });
+    const model = await loadModel({ modelPath, nGpuLayers, signal, lora, onProgress: bar ? (p) => bar.update(p) : undefined });
     bar?.finish();
     return model;
   } catch (err) {
@@ -78,12 +109,13 @@ export async function loadWithProgress(modelPath: string, nGpuLayers: number | '
 
 /** Loads the model and creates a context as the model options say. */
 export async function openModel(values: Values, _command: string, signal: AbortSignal) {
+  const lora = loraArgs(values.lora);
   const modelPath = await resolveModelSpec(values.model as string | undefined, values, signal);
   const ctxArg = values.ctx as string | undefined;
   const nCtx = ctxArg === 'auto' ? 'auto' : intArg(ctxArg, 'ctx', 16);
   const threads = intArg(values.threads, 'threads', 1);
   const nGpuLayers = gpuLayersArg(values.gpuLayers);
-  const model = await loadWithProgress(modelPath, nGpuLayers, signal, values.json === true);
+  const model = await loadWithProgress(modelPath, nGpuLayers, signal, values.json === true, lora);
   try {
     const context = await model.createContext({ nCtx, threads });
     return { model, context };

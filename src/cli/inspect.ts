@@ -1,5 +1,6 @@
 import { OptionsError } from '../errors.js';
 import { inspectGguf } from '../gguf/inspect.js';
+import { readGgufHeader } from '../gguf/reader.js';
 import type { Command } from 'commander';
 import type { CliIO, Values } from './args.js';
 
@@ -25,20 +26,35 @@ export async function inspectCommand(file: string, values: Values, out: NodeJS.W
     return;
   }
   const s = info.shape;
-  const lines = [
-    `file          ${info.path} (${mib(info.fileBytes)}, GGUF v${info.version})`,
-    `model         ${info.name ?? '?'} — ${info.architecture ?? '?'}, ${(info.nParams / 1e9).toFixed(3)}B parameters`,
-    `file type     ${info.fileType ?? '?'} (${info.bitsPerWeight.toFixed(2)} bits per weight, ${mib(info.weightsBytes)} of weights)`,
-    `shape         ${s.nLayer} layers, ${s.nEmbd} wide, FFN ${s.nFf}, ${s.nHead} heads / ${s.nHeadKv} KV heads / head dim ${s.headDim}, vocab ${s.nVocab}`,
-    `context       ${s.nCtxTrain} tokens (trained), rope theta ${s.ropeTheta}`,
-    `tokens        bos ${info.specialTokens.bos}, eos ${info.specialTokens.eos}${info.specialTokens.addBos ? ', BOS added' : ''}`,
-    `chat template ${info.chatTemplate ? (info.chatTemplate.includes('<|im_start|>') ? 'ChatML' : 'not ChatML') + ` (${info.chatTemplate.length} characters)` : 'none'}`,
+  const header = await readGgufHeader(file);
+  const meta = (key: string) => header.metadata.get(key)?.value;
+  const adapter = meta('general.type') === 'adapter';
+  // an adapter (LoRA) has no shape of its own: what it adapts instead
+  const targets = header.tensors.filter((t) => t.name.endsWith('.lora_b'));
+  const rank = targets.reduce((r, t) => Math.max(r, t.dims[0]), 0);
+  const base = meta('general.base_model.0.name');
+  const lines = adapter
+    ? [
+        `file          ${info.path} (${mib(info.fileBytes)}, GGUF v${info.version})`,
+        `adapter       ${String(meta('adapter.type') ?? '?')} for ${info.architecture ?? '?'}${typeof base === 'string' ? ` (base model ${base})` : ''}: ${info.name ?? '?'}`,
+        `lora          alpha ${String(meta('adapter.lora.alpha') ?? 'none')}, rank ${rank || '?'}, ${targets.length} weights adapted (${mib(info.weightsBytes)})`,
+      ]
+    : [
+        `file          ${info.path} (${mib(info.fileBytes)}, GGUF v${info.version})`,
+        `model         ${info.name ?? '?'} — ${info.architecture ?? '?'}, ${(info.nParams / 1e9).toFixed(3)}B parameters`,
+        `file type     ${info.fileType ?? '?'} (${info.bitsPerWeight.toFixed(2)} bits per weight, ${mib(info.weightsBytes)} of weights)`,
+        `shape         ${s.nLayer} layers, ${s.nEmbd} wide, FFN ${s.nFf}, ${s.nHead} heads / ${s.nHeadKv} KV heads / head dim ${s.headDim}, vocab ${s.nVocab}`,
+        `context       ${s.nCtxTrain} tokens (trained), rope theta ${s.ropeTheta}`,
+        `tokens        bos ${info.specialTokens.bos}, eos ${info.specialTokens.eos}${info.specialTokens.addBos ? ', BOS added' : ''}`,
+        `chat template ${info.chatTemplate ? (info.chatTemplate.includes('<|im_start|>') ? 'ChatML' : 'not ChatML') + ` (${info.chatTemplate.length} characters)` : 'none'}`,
+      ];
+  lines.push(
     'tensor types  ' +
       Object.entries(info.tensorTypes)
         .sort((a, b) => b[1].bytes - a[1].bytes)
         .map(([t, v]) => `${t}: ${v.count} (${mib(v.bytes)})`)
         .join(', '),
-  ];
+  );
   if (values.tensors) for (const t of info.tensors) lines.push(`  ${t.name.padEnd(32)} ${t.type.padEnd(7)} [${t.dims.join(', ')}] ${mib(t.sizeBytes)}`);
   out.write(lines.join('\n') + '\n');
 }

@@ -4,10 +4,10 @@ import type { Pooling } from '../engine/embedding-options.js';
 import { createServer } from '../server/index.js';
 import { DEFAULT_MODEL_REF } from '../models/pull.js';
 import { configToServeOptions, loadServeConfig } from '../server/config.js';
-import { gpuLayersArg, intArg, loadWithProgress, resolveModelSpec, type CliIO, type Values } from './args.js';
+import { gpuLayersArg, intArg, loadWithProgress, loraArgs, loraOption, resolveModelSpec, type CliIO, type Values } from './args.js';
 
 export function register(program: Command, io: CliIO): void {
-  program
+  const cmd = program
     .command('serve')
     .summary("serve a model over HTTP: OpenAI's and Ollama's APIs and a chat page")
     .description("Serves the model over HTTP: OpenAI's API under /v1, Ollama's under /api, a chat page at /.\nPrints \"listening on http://HOST:PORT\" once it accepts connections; SIGTERM or SIGINT stops it\ngracefully.")
@@ -31,7 +31,8 @@ export function register(program: Command, io: CliIO): void {
     .option('--embedding-ctx <n>', 'longest input of /v1/embeddings and /api/embed in tokens (default 2048)')
     .option('--pooling <type>', 'how embeddings pool token vectors: mean, cls, last or none (default: the model\'s, else mean)')
     .option('--no-embeddings', 'do not serve /v1/embeddings and /api/embed')
-    .option('--quiet', 'no request log')
+    .option('--quiet', 'no request log');
+  loraOption(cmd)
     .addHelpText('after', '\nExamples:\n  hermes3 serve --model Hermes-3-Llama-3.1-8B.Q4_K_M.gguf\n  hermes3 serve --config /etc/hermes3/hermes3.json --port 9090\n  HERMES3_API_KEY=secret hermes3 serve --model model.gguf --host 0.0.0.0 --parallel 8 --ctx 8192')
     .action((values: Values) => serveCommand(values, io.out, io.signal));
 }
@@ -67,6 +68,7 @@ export async function serveCommand(values: Values, out: NodeJS.WritableStream, s
   const port = intArg(values.port, 'port', 0) ?? config?.listen.port ?? 8080;
   if (port > 65535) throw new OptionsError(`Invalid --port: expected 0 to 65535, received '${String(values.port)}'`);
   const nGpuLayers = values.gpuLayers !== undefined ? gpuLayersArg(values.gpuLayers) : (config?.gpuLayers ?? 'auto');
+  const lora = loraArgs(values.lora);
   const options = { ...config?.server, ...flagOptions(values) };
   const apiKey = options.apiKey ?? (process.env.HERMES3_API_KEY || undefined);
   const host = (values.host as string | undefined) ?? config?.listen.host ?? '127.0.0.1';
@@ -74,7 +76,8 @@ export async function serveCommand(values: Values, out: NodeJS.WritableStream, s
   if (!apiKey && !/^(127\.|::1$|localhost$|\[::1\]$)/.test(host)) log(`warning: listening on ${host} without --api-key: anyone who can reach it can use the model`);
 
   const modelPath = await resolveModelSpec(modelSpec, values, signal);
-  const model = await loadWithProgress(modelPath, nGpuLayers, signal, values.quiet === true);
+  // the adapters apply to every context of the model: the server's too
+  const model = await loadWithProgress(modelPath, nGpuLayers, signal, values.quiet === true, lora);
   let server;
   try {
     server = await createServer({ ...options, model, ownsModel: true, apiKey, webPage: values.web !== false, log: values.quiet ? undefined : log });

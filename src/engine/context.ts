@@ -1,7 +1,9 @@
 import { BusyError, DisposedError, OptionsError, fromNative } from '../errors.js';
 import { getAddon, type NativeContext, type NativeContextOptions } from '../native/index.js';
+import { checkLoraUses, type LoraAdapter } from './lora.js';
 import type { Model } from './model.js';
-import { KV_CACHE_TYPES, NGRAM_SIZES, type contextSchema } from './options.js';
+import { KV_CACHE_TYPES, NGRAM_SIZES, loraUsesSchema, type contextSchema } from './options.js';
+import { parseOptions } from './validate.js';
 import { Sequence } from './sequence.js';
 import { physicalCores } from './threads.js';
 import type { z } from 'zod';
@@ -17,6 +19,8 @@ export class Context {
   readonly nSeqMax: number;
   readonly threads: number;
   private readonly sequences = new Map<number, Sequence>();
+  #lora: ReadonlyArray<{ adapter: LoraAdapter; scale: number }> = [];
+  #settingLoras = false;
   private disposed = false;
   private disposing: Promise<void> | undefined;
 
@@ -36,6 +40,7 @@ export class Context {
     const threads = opts.threads ?? physicalCores();
     const draft = opts.draft ? draftOptions(model, opts.draft) : undefined;
     const nBatch = Math.min(opts.nBatch, opts.nCtx);
+    const lora = checkLoraUses(model, opts.lora ?? [], 'createContext');
     try {
       const native = await getAddon().createContext(model.native, {
         nCtx: opts.nCtx,
@@ -50,8 +55,11 @@ export class Context {
         typeV: KV_CACHE_TYPES[opts.kvCacheTypeV ?? opts.kvCacheType],
         kvUnified: opts.kvUnified,
         draft,
+        lora: lora.map(({ adapter, scale }) => ({ adapter: adapter.native, scale })),
       });
-      return new Context(model, native, onDispose);
+      const ctx = new Context(model, native, onDispose);
+      ctx.#lora = lora;
+      return ctx;
     } catch (err) {
       throw fromNative(err, 'cannot create the context');
     }
@@ -70,6 +78,42 @@ export class Context {
     this.assertLive();
     const { decodeSteps, decodedTokens, widestStep } = this.native.stats();
     return { decodeSteps, decodedTokens, widestStep };
+  }
+
+  /** The LoRA adapters the context applies, with their scales ([]: the base model). */
+  get lora(): ReadonlyArray<{ adapter: LoraAdapter; scale: number }> {
+    return this.#lora;
+  }
+
+  /**
+   * Replaces the LoRA adapters the context applies (an empty array: the base model). Adapters
+   * apply per context: every sequence of it generates with them. While a sequence generates this
+   * fails with BusyError (a generation runs with one set of adapters from start to end). When the
+   * adapters in effect change, the sequences' KV caches are dropped (they were computed with the
+   * old weights): their next generation evaluates their tokens again.
+   */
+  async setLoras(loras: ReadonlyArray<{ adapter: LoraAdapter; scale?: number }>): Promise<void> {
+    this.assertLive();
+    const list = checkLoraUses(this.model, parseOptions(loraUsesSchema, loras, 'setLoras'), 'setLoras');
+    if (this.#settingLoras) throw new BusyError('the adapters of this context are being set; wait for that first');
+    if ([...this.sequences.values()].some((s) => s.isGenerating)) {
+      throw new BusyError('a sequence of this context is generating: its adapters can change once it is done (abort it, or wait for it)');
+    }
+    this.#settingLoras = true;
+    try {
+      const changed = await this.native.setLoras(list.map(({ adapter, scale }) => ({ adapter: adapter.native, scale })));
+      this.#lora = list;
+      if (changed) for (const s of this.sequences.values()) s.forgetCache();
+    } catch (err) {
+      throw fromNative(err, 'cannot set the LoRA adapters');
+    } finally {
+      this.#settingLoras = false;
+    }
+  }
+
+  /** @internal setLoras() is under way: no generation may start */
+  get settingLoras(): boolean {
+    return this.#settingLoras;
   }
 
   /** Takes a free sequence slot of this context. */

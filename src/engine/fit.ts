@@ -30,7 +30,7 @@ const BITS: Array<[string, number]> = [
 
 export interface FitRequest {
   /** the model: a file, or a shape and quant */
-  model: Pick<PlanOptions, 'modelPath' | 'shape' | 'quant'>;
+  model: Pick<PlanOptions, 'modelPath' | 'shape' | 'quant' | 'lora'>;
   /** a length, or the longest that fits: 'auto' (at most AUTO_CTX_MAX) or a range */
   nCtx: number | 'auto' | ContextRange;
   nGpuLayers: number | 'auto' | 'max';

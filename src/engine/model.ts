@@ -6,6 +6,8 @@ import { chatTemplateWarning } from '../chat/template.js';
 import { Context } from './context.js';
 import { EmbeddingContext } from './embedding.js';
 import type { EmbeddingContextOptions } from './embedding-options.js';
+import { LoraAdapter, loadLoraAdapter } from './lora.js';
+import { inspectLora } from '../gguf/lora.js';
 import { rpcDevices } from './rpc.js';
 import { getBackendInfo, offloadGpus } from './backends.js';
 import { fitContext, fitMemory } from './fit.js';
@@ -45,6 +47,8 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
   if (!opts.vocabOnly && header.tensors.length > 0 && !(typeof nLayer === 'number' && nLayer > 0)) {
     throw new ModelLoadError(`${opts.modelPath} has tensors but ${nLayer === undefined ? `no ${arch}.block_count key` : `${arch}.block_count ${String(nLayer)}`}: llama.cpp cannot load it as a ${arch} model`);
   }
+  // adapter files are checked against the model before anything is loaded
+  for (const l of opts.lora ?? []) await inspectLora(l.path, opts.modelPath);
   const addon = getAddon();
   if (opts.logger) setLogger(opts.logger, opts.logLevel);
   // plan the memory before loading: 'auto' settings are fitted, and a request that cannot fit
@@ -62,7 +66,7 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
   if (!opts.vocabOnly && header.tensors.length > 0) {
     const devices = [...remote, ...getBackendInfo().devices];
     const fit = await fitMemory({
-      model: { modelPath: opts.modelPath },
+      model: { modelPath: opts.modelPath, lora: opts.lora },
       nCtx: opts.nCtx ?? Math.min(nCtxTrain, DEFAULT_CTX),
       nGpuLayers: opts.nGpuLayers,
       nCtxTrain,
@@ -103,6 +107,7 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
       control,
     );
     const model = new Model(native, opts.modelPath, defaultNCtx, nGpuLayers, tensorSplit, rpcServers);
+    if (opts.lora?.length) await model.loadDefaultLoras(opts.lora);
     const warning = chatTemplateWarning(model.info.chatTemplate, opts.modelPath);
     if (warning) warn(opts, 'HERMES3_CHAT_TEMPLATE', warning);
     return model;
@@ -119,6 +124,8 @@ export class Model {
   readonly info: ModelInfo;
   readonly path: string;
   private readonly contexts = new Set<Context | EmbeddingContext>();
+  private readonly adapters = new Set<LoraAdapter>();
+  #lora: ReadonlyArray<{ adapter: LoraAdapter; scale: number }> = [];
   private disposed = false;
   private disposing: Promise<void> | undefined;
 
@@ -167,6 +174,39 @@ export class Model {
     return new Chat(this, options);
   }
 
+  /**
+   * Loads a LoRA adapter for this model, checked against it first (another base model, a tensor
+   * it lacks or of another shape: ModelLoadError ERR_LORA_MISMATCH). Apply it to a context with
+   * `ctx.setLoras([{ adapter, scale }])` or `createContext({ lora })`; the model disposes it.
+   */
+  async loadLora(path: string): Promise<LoraAdapter> {
+    this.assertLive();
+    const adapter = await loadLoraAdapter(this, path, (a) => {
+      this.adapters.delete(a);
+      // a disposed adapter is no longer one of the defaults of new contexts
+      this.#lora = this.#lora.filter((l) => l.adapter !== a);
+    });
+    this.adapters.add(adapter);
+    return adapter;
+  }
+
+  /** The adapters of the loadModel `lora` option: every context applies them unless it says otherwise. */
+  get lora(): ReadonlyArray<{ adapter: LoraAdapter; scale: number }> {
+    return this.#lora;
+  }
+
+  /** @internal */
+  async loadDefaultLoras(list: ReadonlyArray<{ path: string; scale: number }>): Promise<void> {
+    try {
+      const loaded: Array<{ adapter: LoraAdapter; scale: number }> = [];
+      for (const { path, scale } of list) loaded.push({ adapter: await this.loadLora(path), scale });
+      this.#lora = loaded;
+    } catch (err) {
+      await this.dispose();
+      throw err;
+    }
+  }
+
   /** Creates a context (KV cache and compute buffers) over this model. */
   async createContext(options: ContextOptions = {}): Promise<Context> {
     this.assertLive();
@@ -187,7 +227,7 @@ export class Model {
       devices: this.rpcServers ? [...(await rpcDevices(this.rpcServers)), ...getBackendInfo().devices] : getBackendInfo().devices,
       label: basename(this.path),
     });
-    const ctx = await Context.create(this, { ...opts, nCtx }, (c) => this.contexts.delete(c));
+    const ctx = await Context.create(this, { ...opts, nCtx, lora: opts.lora ?? [...this.#lora] }, (c) => this.contexts.delete(c));
     this.contexts.add(ctx);
     return ctx;
   }
@@ -213,6 +253,7 @@ export class Model {
     this.disposing ??= (async () => {
       this.disposed = true;
       await Promise.all([...this.contexts].map((c) => c.dispose()));
+      await Promise.all([...this.adapters].map((a) => a.dispose()));
       await this.native.dispose();
     })();
     return this.disposing;

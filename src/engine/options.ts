@@ -48,6 +48,26 @@ export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export type Logger = (level: LogLevel, message: string) => void;
 
+/** A LoRA adapter's scale: 1 applies it as trained, 0 not at all, negative values subtract it. */
+const loraScale = () => num(-100, 100).default(1);
+/** What the lora options need of a LoraAdapter (kept structural: options are below the engine's classes). */
+export interface LoraAdapterLike {
+  readonly isDisposed: boolean;
+  readonly targets: readonly string[];
+}
+/** adapters applied to a context: [{ adapter, scale }] (at most 32) */
+export const loraUsesSchema = z
+  .array(
+    z.strictObject({
+      adapter: z.custom<LoraAdapterLike>((v) => typeof v === 'object' && v !== null && 'isDisposed' in v && 'targets' in v, {
+        error: 'expected a LoraAdapter from model.loadLora()',
+      }),
+      scale: loraScale(),
+    }),
+    { error: 'expected an array of { adapter, scale } (an empty array: the base model)' },
+  )
+  .max(32, { error: 'expected at most 32 adapters' });
+
 export const loadModelSchema = z.strictObject({
   modelPath: z.string({ error: 'expected the path of a GGUF file' }).min(1, { error: 'expected the path of a GGUF file' }),
   /** layers to offload to the GPU; 'max' offloads all; 0 keeps everything on the CPU */
@@ -62,6 +82,17 @@ export const loadModelSchema = z.strictObject({
   rpcServers: z
     .array(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[a-zA-Z0-9.-]+):\d{1,5}$/, { error: 'expected HOST:PORT, e.g. 10.0.0.2:50052' }), { error: 'expected an array of HOST:PORT' })
     .max(16, { error: 'expected at most 16 rpc-servers' })
+    .optional(),
+  /** LoRA adapter files loaded with the model and applied to every context it creates (unless createContext says otherwise) */
+  lora: z
+    .array(
+      z.strictObject({
+        path: z.string({ error: 'expected the path of a LoRA adapter GGUF file' }).min(1, { error: 'expected the path of a LoRA adapter GGUF file' }),
+        scale: loraScale(),
+      }),
+      { error: 'expected an array of { path, scale }' },
+    )
+    .max(32, { error: 'expected at most 32 adapters' })
     .optional(),
   useMmap: bool().default(true),
   useMlock: bool().default(false),
@@ -133,6 +164,8 @@ export const contextSchema = z.strictObject({
     })
     .refine((d) => (d.model === undefined) !== (d.ngram === undefined), { error: 'expected either model (a draft model) or ngram (prompt lookup)' })
     .optional(),
+  /** LoRA adapters (from model.loadLora()) the context applies, each with its scale (default: the model's lora option; []: none) */
+  lora: loraUsesSchema.optional(),
 });
 export type ContextOptions = z.input<typeof contextSchema>;
 /** What the draft option needs of a Model (kept structural: options are below the engine's classes). */

@@ -145,6 +145,11 @@ export class Sequence {
     }
   }
 
+  /** @internal The context dropped the sequence's KV cache (its adapters changed): all of it is evaluated again next time. */
+  forgetCache(): void {
+    this.cached = 0;
+  }
+
   /** Aborts a running generation, frees the KV cells and returns the slot to the context. */
   async dispose(): Promise<void> {
     if (this.disposed) return;
@@ -222,6 +227,7 @@ export class Sequence {
     let started = false;
     try {
       this.assertLive();
+      if (this.context.settingLoras) throw new BusyError('the LoRA adapters of this context are being set; wait for setLoras() first');
       const nCtxSeq = this.context.nCtxPerSequence;
       if (full.length >= nCtxSeq) {
         throw new ContextOverflowError(

@@ -181,7 +181,7 @@ async function evaluate(o: Parsed, model: Model, nCtx: number, kvCacheType: KvCa
     const held = placement.slice(0, p.nLayer).flatMap((g, layer) => (g === gpu ? [layer] : []));
     return held.length > 0 ? { first: held[0], last: held.at(-1)!, count: held.length } : undefined;
   };
-  const empty = { weightsBytes: 0, repackBytes: 0, kvCacheBytes: 0, computeBytes: 0, outputBytes: 0, totalBytes: 0 };
+  const empty = { weightsBytes: 0, repackBytes: 0, kvCacheBytes: 0, computeBytes: 0, outputBytes: 0, adapterBytes: 0, totalBytes: 0 };
   const describe = (d: DevicePlan, dev: Device | undefined, gpu: number | undefined, name: string): ClusterDevicePlan => {
     const usableBytes = dev && Math.floor(dev.totalBytes - headroom(dev.totalBytes));
     return {

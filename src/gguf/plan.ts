@@ -14,7 +14,9 @@
  *   attention, the attention scores and mask if larger, plus the activations (8 x width x
  *   ubatch bytes). Once layers are offloaded, the logits are counted where the output
  *   projection runs, the scores on the GPU, and the activations on both;
- * - output buffer: one row of logits per sequence.
+ * - output buffer: one row of logits per sequence;
+ * - LoRA adapters (lora: their files, or adapterBytes): their matrices' bytes, on the device of
+ *   the weight each adapts (llama.cpp puts them in that weight's buffer; adapterBytes: the CPU).
  * With several GPUs (tensorSplit), the offloaded layers are split as llama.cpp splits them by
  * default: in proportion to the split (llama.cpp takes each GPU's free memory), layer by layer.
  * A GPU whose memory is the host's RAM (Apple Silicon, integrated GPUs: sharesHostMemory) is
@@ -24,6 +26,7 @@ import { z } from 'zod';
 import { OptionsError } from '../errors.js';
 import { KV_CACHE_TYPES, type KvCacheType } from '../engine/options.js';
 import { int, parseOptions } from '../engine/validate.js';
+import { readLoraHeader } from './lora.js';
 import { readGgufHeader } from './reader.js';
 import { SHAPES, type ModelShape, type ShapeName } from './shapes.js';
 import { plannedTensors, type PlannedTensor } from './tensors.js';
@@ -50,6 +53,10 @@ const planSchema = z
     flashAttention: z.boolean().default(true),
     /** CPU features that decide weight repacking (default: AVX2 and AVX-512 present) */
     cpu: z.strictObject({ avx2: z.boolean(), avx512: z.boolean() }).default({ avx2: true, avx512: true }),
+    /** LoRA adapter files loaded with the model (their tensors are counted where their weights are) */
+    lora: z.array(z.looseObject({ path: z.string().min(1) }), { error: 'expected an array of { path }' }).max(32).optional(),
+    /** bytes of LoRA adapters not given as files (counted on the CPU) */
+    adapterBytes: z.number().int().nonnegative().default(0),
   })
   .refine((o) => (o.modelPath === undefined) !== (o.shape === undefined), { error: 'expected exactly one of modelPath and shape' });
 export type PlanOptions = z.input<typeof planSchema>;
@@ -61,6 +68,8 @@ export interface MemoryParts {
   kvCacheBytes: number;
   computeBytes: number;
   outputBytes: number;
+  /** LoRA adapters' matrices */
+  adapterBytes: number;
   totalBytes: number;
 }
 
@@ -174,7 +183,7 @@ export async function planMemory(options: PlanOptions): Promise<MemoryPlan> {
   const activations = 8 * shape.nEmbd * u;
   const output = shape.nVocab * 4 * o.nSeqMax;
 
-  const empty = { weightsBytes: 0, repackBytes: 0, kvCacheBytes: 0, computeBytes: 0, outputBytes: 0, totalBytes: 0 };
+  const empty = { weightsBytes: 0, repackBytes: 0, kvCacheBytes: 0, computeBytes: 0, outputBytes: 0, adapterBytes: 0, totalBytes: 0 };
   const cpu: DevicePlan = { device: 'CPU', ...empty, outputBytes: output };
   const gpus: DevicePlan[] = outputGpu === undefined ? [] : shares.map((_, gpu) => ({ device: 'GPU', gpu, ...empty }));
   const on = (place: number | undefined) => (place === undefined ? cpu : gpus[place]);
@@ -184,6 +193,16 @@ export async function planMemory(options: PlanOptions): Promise<MemoryPlan> {
     if (d === cpu && repacks && repacked(t, o.cpu)) cpu.repackBytes += t.sizeBytes;
   }
   if (tiedCopy) gpus[outputGpu!].weightsBytes += tiedCopy.sizeBytes;
+  cpu.adapterBytes += o.adapterBytes;
+  const byName = new Map(tensors.map((t) => [t.name, t]));
+  for (const l of o.lora ?? []) {
+    for (const t of (await readLoraHeader(l.path)).tensors) {
+      const base = byName.get(t.name.replace(/\.lora_[ab]$/, ''));
+      // a repacked weight's adapter stays on the CPU, as llama.cpp keeps it
+      const d = base && !(repacks && repacked(base, o.cpu)) ? on(placeOf(base)) : cpu;
+      d.adapterBytes += t.sizeBytes;
+    }
+  }
   for (let layer = 0; layer < shape.nLayer; layer++) on(gpuOf(layer)).kvCacheBytes += kvPerLayer;
   if (outputGpu === undefined) {
     cpu.computeBytes = Math.max(logits, scores) + activations;
@@ -196,7 +215,7 @@ export async function planMemory(options: PlanOptions): Promise<MemoryPlan> {
     });
   }
   const devices = [cpu, ...gpus];
-  for (const d of devices) d.totalBytes = d.weightsBytes + d.repackBytes + d.kvCacheBytes + d.computeBytes + d.outputBytes;
+  for (const d of devices) d.totalBytes = d.weightsBytes + d.repackBytes + d.kvCacheBytes + d.computeBytes + d.outputBytes + d.adapterBytes;
   const shared = o.sharesHostMemory;
   for (const g of gpus) if (shared === true || (Array.isArray(shared) && shared[g.gpu!])) g.sharesHostMemory = true;
   const onHost = devices.filter((d) => d === cpu || d.sharesHostMemory);
@@ -209,6 +228,7 @@ export async function planMemory(options: PlanOptions): Promise<MemoryPlan> {
     kvCacheBytes: sum('kvCacheBytes'),
     computeBytes: sum('computeBytes'),
     outputBytes: sum('outputBytes'),
+    adapterBytes: sum('adapterBytes'),
     totalBytes: sum('totalBytes'),
     devices,
     ...(onHost.length > 1 ? { hostBytes: onHost.reduce((n, d) => n + d.totalBytes, 0) } : {}),

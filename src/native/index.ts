@@ -46,6 +46,20 @@ export interface NativeLoadOptions {
   checkTensors: boolean;
 }
 
+/** A LoRA adapter loaded for one model (llama_adapter_lora). */
+export interface NativeLora {
+  /** the adapter file's scalar metadata, as llama.cpp read it */
+  info(): { metadata: Record<string, string> };
+  /** drops this reference; the adapter is freed once no context applies it */
+  dispose(): Promise<void>;
+}
+
+/** An adapter applied to a context, and its scale. */
+export interface NativeLoraUse {
+  adapter: NativeLora;
+  scale: number;
+}
+
 export interface NativeContextOptions {
   nCtx: number;
   nBatch: number;
@@ -61,6 +75,8 @@ export interface NativeContextOptions {
   kvUnified: boolean;
   /** speculative decoding; model absent: prompt lookup with n-grams of ngramMin..ngramMax tokens */
   draft?: { nDraft: number; ngramMin: number; ngramMax: number; pMin: number; adaptive: boolean; model?: NativeModel };
+  /** LoRA adapters (loaded for the same model) applied from the start */
+  lora?: NativeLoraUse[];
 }
 
 export interface NativeGenerationDone {
@@ -97,6 +113,12 @@ export interface NativeContext {
   saveSequence(seq: number): Promise<Buffer>;
   /** resolves with the number of positions the sequence holds afterwards */
   restoreSequence(seq: number, state: Uint8Array): Promise<number>;
+  /**
+   * replaces the adapters the context applies, between two decode steps; ERR_BUSY while a
+   * sequence generates. Resolves with whether the adapters in effect changed (every sequence's
+   * KV cache is cleared then).
+   */
+  setLoras(loras: NativeLoraUse[]): Promise<boolean>;
   stats(): {
     nCtx: number;
     nCtxSeq: number;
@@ -151,6 +173,8 @@ export interface NativeAddon {
     model: NativeModel,
     options: { nCtx: number; nSeqMax: number; threads: number; pooling: number; flashAttention: -1 | 0 | 1 },
   ): Promise<NativeEmbeddingContext>;
+  /** loads a LoRA adapter file for the model (off the main thread) */
+  loadLora(model: NativeModel, path: string): Promise<NativeLora>;
   quantize(input: string, output: string, ftype: number, threads: number): Promise<void>;
   setLogger(fn: ((level: string, line: string) => void) | null, minLevel?: number): void;
   systemInfo(): NativeSystemInfo;

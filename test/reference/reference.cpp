@@ -6,11 +6,14 @@
 // prints the generated token ids, one per line, stopping at an end-of-generation token.
 // With HERMES3_REFERENCE_TIMINGS=1 it also prints `load_ms N` and `ttft_ms N` to stderr: the
 // model load, and the prompt's decode and first sample on a warm context (the benchmark's anchor).
+// With HERMES3_REFERENCE_LORA=PATH:SCALE[,PATH:SCALE...] it loads those LoRA adapters and applies
+// them to the context (llama_adapter_lora_init, llama_set_adapters_lora) before the prompt.
 #include "llama.h"
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <vector>
 
 static void quiet(enum ggml_log_level, const char *, void *) {}
@@ -57,6 +60,30 @@ int main(int argc, char ** argv) {
         return 1;
     }
 
+    std::vector<llama_adapter_lora *> adapters;
+    std::vector<float> scales;
+    if (const char * loras = std::getenv("HERMES3_REFERENCE_LORA")) {
+        const std::string list(loras);
+        size_t start = 0;
+        while (start < list.size()) {
+            size_t end = list.find(',', start);
+            if (end == std::string::npos) end = list.size();
+            const std::string item = list.substr(start, end - start);
+            const size_t colon = item.rfind(':');
+            const std::string file = colon == std::string::npos ? item : item.substr(0, colon);
+            const float scale = colon == std::string::npos ? 1.0f : std::strtof(item.c_str() + colon + 1, nullptr);
+            llama_adapter_lora * adapter = llama_adapter_lora_init(model, file.c_str());
+            if (!adapter) {
+                std::fprintf(stderr, "failed to load the LoRA adapter %s\n", file.c_str());
+                return 1;
+            }
+            adapters.push_back(adapter);
+            scales.push_back(scale);
+            start = end + 1;
+        }
+        llama_set_adapters_lora(ctx, adapters.data(), adapters.size(), scales.data());
+    }
+
     llama_sampler * smpl = llama_sampler_chain_init(llama_sampler_chain_default_params());
     llama_sampler_chain_add(smpl, llama_sampler_init_greedy());
 
@@ -89,6 +116,7 @@ int main(int argc, char ** argv) {
 
     llama_sampler_free(smpl);
     llama_free(ctx);
+    for (llama_adapter_lora * adapter : adapters) llama_adapter_lora_free(adapter);
     llama_model_free(model);
     llama_backend_free();
     return 0;
