@@ -68,7 +68,7 @@ export async function serveCommand(values: Values, out: NodeJS.WritableStream, s
   const port = intArg(values.port, 'port', 0) ?? config?.listen.port ?? 8080;
   if (port > 65535) throw new OptionsError(`Invalid --port: expected 0 to 65535, received '${String(values.port)}'`);
   const nGpuLayers = values.gpuLayers !== undefined ? gpuLayersArg(values.gpuLayers) : (config?.gpuLayers ?? 'auto');
-  const lora = loraArgs(values.lora);
+  const lora = loraArgs(values.lora) ?? config?.lora;
   const options = { ...config?.server, ...flagOptions(values) };
   const apiKey = options.apiKey ?? (process.env.HERMES3_API_KEY || undefined);
   const host = (values.host as string | undefined) ?? config?.listen.host ?? '127.0.0.1';

@@ -64,6 +64,16 @@ export const serveConfigSchema = z
       systemPrompt: z.string({ error: 'expected a string' }).optional().describe('the system prompt of requests that have no system message'),
       sampling: samplingDefaultsSchema.optional(),
       graceMs: server.graceMs.unwrap().optional().describe('on SIGTERM, how long running requests may finish in ms (default 10000)'),
+      lora: z
+        .array(
+          z.strictObject({
+            path: z.string({ error: 'expected the path of a LoRA adapter GGUF file' }).min(1, { error: 'expected the path of a LoRA adapter GGUF file' }).describe('a LoRA adapter GGUF (a relative path is relative to this file)'),
+            scale: z.number({ error: 'expected a number' }).min(-100).max(100).default(1).describe('how strongly it applies (default 1)'),
+          }),
+          { error: 'expected a list of { path, scale }' },
+        )
+        .optional()
+        .describe('LoRA adapters applied to the model (and so to every request); --lora flags replace them'),
       embeddings: server.embeddings
         .unwrap()
         .optional()
@@ -94,6 +104,7 @@ export function parseServeConfig(value: unknown, file: string, env: NodeJS.Proce
   }
   const config = parseOptions(serveConfigSchema, value, where);
   const model = REFERENCE.test(config.model) || isAbsolute(config.model) ? config.model : resolve(dirname(file), config.model);
+  const lora = config.lora?.map((a) => ({ ...a, path: resolve(dirname(file), a.path) }));
   let apiKey: string | undefined;
   if (config.apiKeyEnv !== undefined) {
     apiKey = env[config.apiKeyEnv];
@@ -103,7 +114,7 @@ export function parseServeConfig(value: unknown, file: string, env: NodeJS.Proce
       );
     }
   }
-  return { ...config, model, file, ...(apiKey === undefined ? {} : { apiKey }) };
+  return { ...config, model, ...(lora === undefined ? {} : { lora }), file, ...(apiKey === undefined ? {} : { apiKey }) };
 }
 
 /** Reads and validates a config file (JSON). Errors are OptionsErrors naming the field and the file. */
@@ -138,6 +149,8 @@ export interface ConfigServeOptions {
   server: ConfigServerOptions;
   /** loadModel()'s nGpuLayers; undefined when the file does not say */
   gpuLayers?: number | 'max' | 'auto';
+  /** loadModel()'s lora, paths resolved; undefined when the file does not say */
+  lora?: Array<{ path: string; scale: number }>;
 }
 
 /**
@@ -166,6 +179,7 @@ export function configToServeOptions(config: ServeConfig): ConfigServeOptions {
       embeddings: config.embeddings,
     }),
     ...(config.gpuLayers === undefined ? {} : { gpuLayers: config.gpuLayers }),
+    ...(config.lora === undefined ? {} : { lora: config.lora }),
   };
 }
 

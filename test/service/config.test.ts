@@ -36,6 +36,8 @@ const full: ServeConfigFile = {
   systemPrompt: 'You are Hermes.',
   sampling: { temperature: 0.7, topP: 0.9, topK: 50, minP: 0.02, repeatPenalty: 1.1, presencePenalty: 0.5, frequencyPenalty: 0.25, seed: 42 },
   graceMs: 20_000,
+  embeddings: { ctx: 512, pooling: 'last' },
+  lora: [{ path: 'adapters/tools.lora.gguf', scale: 0.5 }, { path: '/srv/pirate.lora.gguf' }],
 };
 
 describe('loadServeConfig', () => {
@@ -49,10 +51,15 @@ describe('loadServeConfig', () => {
       modelSpec: join(path, '..', 'models', 'hermes.gguf'),
       listen: { host: '0.0.0.0', port: 9090 },
       gpuLayers: 'max',
+      lora: [
+        { path: join(path, '..', 'adapters', 'tools.lora.gguf'), scale: 0.5 },
+        { path: '/srv/pirate.lora.gguf', scale: 1 },
+      ],
       server: {
         modelName: 'hermes3', parallel: 8, ctx: 8192, threads: 16, maxQueue: 10, maxTokens: 2048, bodyLimit: 1 << 20, graceMs: 20_000,
         cors: ['https://a.example', 'https://b.example'], apiKey: 'sekret', systemPrompt: 'You are Hermes.',
         sampling: { temperature: 0.7, topP: 0.9, topK: 50, minP: 0.02, repeatPenalty: 1.1, presencePenalty: 0.5, frequencyPenalty: 0.25, seed: 42 },
+        embeddings: { ctx: 512, pooling: 'last' },
       },
     });
   });
