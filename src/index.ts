@@ -25,7 +25,17 @@ export {
   type OpenAITextPart,
   type OpenAIContent,
 } from './chat/normalize.js';
-export { Chat, type ChatOptions, type SendOptions, type ChatEvent, type ChatResult, type ChatUsage, type ChatFormatter } from './chat/session.js';
+export {
+  Chat,
+  type ChatOptions,
+  type SendOptions,
+  type ChatEvent,
+  type ChatResult,
+  type ChatUsage,
+  type ChatFormatter,
+  type ChatSaveResult,
+  type ChatLoadResult,
+} from './chat/session.js';
 export { tokenizeParts } from './chat/tokenize.js';
 export { defineTool, toolCallGrammar, toToolSpec, type Tool, type ToolContext } from './tools/define.js';
 export { parseToolCalls, ToolCallStream, type ParsedToolCall, type ParsedOutput, type ToolStreamEvent } from './tools/parse.js';
@@ -48,6 +58,7 @@ export {
   NativeError,
   SchemaValidationError,
   RpcError,
+  ChatFileError,
 } from './errors.js';
 
 export { getBackendInfo, type BackendInfo, type DeviceInfo } from './engine/backends.js';

@@ -1,0 +1,320 @@
+/**
+ * Long conversations kept cheap: a chat's prompt tokenized message by message (equal to
+ * tokenizing the whole prompt), and chat files saved incrementally, loaded in a fresh model, and
+ * read safely when cut short, damaged or foreign.
+ */
+import { copyFileSync, mkdtempSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChatFileError, loadModel, normalizeMessages, type ChatMessage, type ChatMessageInput, type Model, type ToolSpec } from '../../src/index.js';
+import { formatChat } from '../../src/chat/format.js';
+import { promptTokens } from '../../src/chat/prompt.js';
+import { ChatTokens } from '../../src/chat/turn-tokens.js';
+import { FIXTURES } from '../fixtures.js';
+
+const greedy = { temperature: 0 } as const;
+const scratch = mkdtempSync(join(tmpdir(), 'hermes3-chat-state-'));
+
+/** text that mixes ASCII, whitespace runs, unicode and the template's own markers */
+const text = fc.oneof(
+  fc.string({ maxLength: 40 }),
+  fc.string({ unit: 'grapheme', maxLength: 20 }),
+  fc.array(fc.constantFrom('a', 'Hello', ' ', '  ', '\n', '\n\n', '\t', '日本語', '🙂', 'é', '<|im_end|>', '<|im_start|>', '<tool_call>', '</tool_response>', '{"x": 1}', "'", '123'), { maxLength: 12 }).map((a) => a.join('')),
+);
+const word = fc.constantFrom('get_weather', 'lookup', 'add');
+const message: fc.Arbitrary<ChatMessageInput[]> = fc.oneof(
+  text.map((content) => [{ role: 'user' as const, content }]),
+  text.map((content) => [{ role: 'assistant' as const, content }]),
+  fc
+    .array(fc.record({ name: word, arguments: fc.oneof(fc.dictionary(fc.constantFrom('city', 'q', 'n'), fc.oneof(text, fc.integer())), text) }), { minLength: 1, maxLength: 2 })
+    .map((toolCalls) => [{ role: 'assistant' as const, content: '', toolCalls }]),
+  fc.array(fc.record({ name: word, content: text }), { minLength: 1, maxLength: 3 }).map((rs) => rs.map((r) => ({ role: 'tool' as const, name: r.name, content: r.content }))),
+);
+const tool = (name: string): ToolSpec => ({ name, description: `${name} 🙂 tool`, parameters: { type: 'object', properties: { city: { type: 'string', description: 'a city' } }, required: ['city'] } });
+const head = fc.record({
+  systemPrompt: fc.option(text, { nil: undefined }),
+  extra: fc.option(text, { nil: undefined }),
+  tools: fc.constantFrom([], [tool('get_weather')], [tool('lookup'), tool('add')]),
+});
+
+describe('a chat prompt tokenized message by message', () => {
+  let model: Model;
+  beforeAll(async () => {
+    model = await loadModel({ modelPath: FIXTURES.f16 });
+  });
+  afterAll(() => model.dispose());
+
+  it('equals tokenizing the whole rendered prompt, turn after turn, over random conversations', () => {
+    fc.assert(
+      fc.property(
+        fc.array(message, { minLength: 1, maxLength: 14 }).map((ms) => normalizeMessages(ms.flat())),
+        fc.array(fc.tuple(head, fc.nat(4), fc.nat(2), fc.boolean()), { minLength: 1, maxLength: 6 }),
+        fc.array(fc.array(fc.integer({ min: 0, max: 128000 }), { maxLength: 6 }), { minLength: 4, maxLength: 4 }),
+        (conversation, steps, replyIds) => {
+          const cache = new ChatTokens(model);
+          // replies: token ids "generated" for some plain assistant messages
+          const replies = new Map<number, number[]>();
+          conversation.forEach((m, i) => {
+            if (m.role === 'assistant' && m.toolCalls === undefined && i % 2 === 0) replies.set(i, replyIds[i % 4]);
+          });
+          let end = 0;
+          let start = 0;
+          for (const [h, grow, dropOldest, again] of steps) {
+            end = Math.min(conversation.length, end + grow);
+            if (dropOldest > 1) start = Math.min(end, start + 1);
+            const messages = conversation.slice(start, end);
+            const mine = new Map([...replies].filter(([i]) => i >= start && i < end).map(([i, t]) => [i - start, t]));
+            const system: ChatMessage[] = [];
+            if (h.systemPrompt !== undefined) system.push({ role: 'system', content: h.systemPrompt });
+            if (h.extra !== undefined) system.push({ role: 'system', content: h.extra });
+            const full = promptTokens(model, 'chatml', [...system, ...messages], { tools: h.tools, replies: new Map([...mine].map(([i, t]) => [i + system.length, t])) });
+            expect(cache.prompt(system, h.tools, messages, mine)).toEqual(full);
+            if (again) expect(cache.prompt(system, h.tools, messages, mine)).toEqual(full);
+          }
+        },
+      ),
+      { numRuns: 120, seed: 20261130 },
+    );
+  });
+
+  it('equals llama.cpp tokenizing the whole prompt text when no message holds template markers or leading whitespace', () => {
+    fc.assert(
+      fc.property(fc.array(message, { minLength: 1, maxLength: 10 }), head, (ms, h) => {
+        const messages = normalizeMessages(ms.flat());
+        const system: ChatMessage[] = h.systemPrompt === undefined ? [] : [{ role: 'system', content: h.systemPrompt }];
+        const all = [...system, ...messages];
+        // the template's markers in a message are text, not special tokens, in the chat's prompt;
+        // a reply is tokenized apart from the "assistant\n" before it, so whitespace leading it does not merge
+        fc.pre(!/<\|im_(start|end)\|>/.test(JSON.stringify(all)) && all.every((m) => !(m.role === 'assistant' && /^\s/.test(m.content))));
+        const cache = new ChatTokens(model);
+        expect(cache.prompt(system, h.tools, messages, new Map())).toEqual(model.tokenize(formatChat(all, { tools: h.tools }), { special: true, addBos: true }));
+      }),
+      { numRuns: 120, seed: 20261201 },
+    );
+  });
+
+  it('tokenizes only the messages a turn adds, and a run of tool results again once something follows it', () => {
+    const cache = new ChatTokens(model);
+    const history: ChatMessage[] = [{ role: 'user', content: 'Weather in Paris?' }];
+    cache.prompt([], [], history, new Map());
+    expect(cache.tokenizedMessages).toBe(1);
+    history.push({ role: 'assistant', content: '', toolCalls: [{ name: 'get_weather', arguments: { city: 'Paris' } }] }, { role: 'tool', name: 'get_weather', content: '18C' }, { role: 'tool', name: 'get_weather', content: 'sunny' });
+    cache.prompt([], [], history, new Map());
+    expect(cache.tokenizedMessages).toBe(1 + 3);
+    history.push({ role: 'assistant', content: 'Sunny, 18C.' }, { role: 'user', content: 'Thanks' });
+    const tokens = cache.prompt([], [], history, new Map());
+    // the tool results render with a closing newline now that a message follows them
+    expect(cache.tokenizedMessages).toBe(1 + 3 + 2 + 2);
+    expect(tokens).toEqual(promptTokens(model, 'chatml', history));
+    cache.prompt([], [], history, new Map());
+    expect(cache.tokenizedMessages).toBe(8);
+  });
+});
+
+describe('chat files', () => {
+  let model: Model;
+  beforeAll(async () => {
+    model = await loadModel({ modelPath: FIXTURES.f16 });
+  });
+  afterAll(() => model.dispose());
+
+  /** a chat of three turns saved after the first (whole) and after the third (appended) */
+  async function savedTwice(name: string) {
+    const path = join(scratch, name);
+    const chat = model.chat({ systemPrompt: 'Be terse.', ...greedy, maxTokens: 12 });
+    await chat.ask(`Remember the number 42. ${'Here is some context to keep. '.repeat(40)}`);
+    const first = await chat.save(path);
+    const atFirst = chat.history;
+    const firstBytes = readFileSync(path);
+    await chat.ask('And the colour blue, 青.');
+    await chat.ask('Now both?');
+    const second = await chat.save(path);
+    return { path, chat, first, second, atFirst, firstBytes };
+  }
+
+  it('appends only the new turns on a second save, and a fresh model resumes with the same greedy continuation', async () => {
+    const { path, chat, first, second } = await savedTwice('appended.chat');
+    expect(first.mode).toBe('full');
+    expect(second.mode).toBe('append');
+    expect(second.fileBytes).toBe(first.fileBytes + second.bytesWritten);
+    expect(statSync(path).size).toBe(second.fileBytes);
+    expect(second.tokensWritten).toBe(second.tokens - first.tokens);
+    // the file grows by the new tokens' KV cells, not by the whole state again
+    const perToken = first.bytesWritten / first.tokens;
+    expect(second.bytesWritten).toBeLessThan(perToken * second.tokensWritten * 1.5 + 4096);
+    expect(second.tokensWritten).toBeLessThan(first.tokens / 2);
+    expect(second.bytesWritten).toBeLessThan(first.bytesWritten / 2);
+    const history = chat.history;
+    const expected = await chat.ask('What did I ask you to remember?');
+
+    const fresh = await loadModel({ modelPath: FIXTURES.f16 });
+    try {
+      const resumed = fresh.chat({ ...greedy, maxTokens: 12 });
+      const loaded = await resumed.load(path);
+      expect(loaded).toEqual({ tokens: second.tokens, messages: 6, saves: 2, tornBytes: 0 });
+      expect(resumed.systemPrompt).toBe('Be terse.');
+      expect(resumed.history).toEqual(history);
+      const r = await resumed.ask('What did I ask you to remember?');
+      expect(r.text).toBe(expected.text);
+      expect(r.usage.cachedTokens).toBe(expected.usage.cachedTokens);
+      await resumed.dispose();
+    } finally {
+      await fresh.dispose();
+    }
+    await chat.dispose();
+  });
+
+  it('keeps appending after a load, and writes the file whole again when most of it no longer counts', async () => {
+    const { path, chat } = await savedTwice('reloaded.chat');
+    const b = model.chat({ ...greedy, maxTokens: 12 });
+    await b.load(path);
+    await b.ask('One more.');
+    const third = await b.save(path);
+    expect(third.mode).toBe('append');
+    const again = await b.save(path);
+    expect(again).toMatchObject({ mode: 'append', tokensWritten: 0 });
+    // a new history keeps almost none of the saved tokens
+    b.setHistory([{ role: 'user', content: 'Something else entirely.' }]);
+    await b.ask('Go on.');
+    const rewritten = await b.save(path);
+    expect(rewritten.mode).toBe('full');
+    expect(statSync(path).size).toBe(rewritten.fileBytes);
+    const c = model.chat({ ...greedy, maxTokens: 12 });
+    expect((await c.load(path)).saves).toBe(1);
+    expect(c.history).toEqual(b.history);
+    await Promise.all([chat.dispose(), b.dispose(), c.dispose()]);
+  });
+
+  it('writes the whole state when the context has no free sequence to save a range through', async () => {
+    const ctx = await model.createContext({ nCtx: 1024, nSeqMax: 1 });
+    const path = join(scratch, 'one-slot.chat');
+    const chat = model.chat({ context: ctx, ...greedy, maxTokens: 6 });
+    await chat.ask('Hi');
+    expect((await chat.save(path)).mode).toBe('full');
+    await chat.ask('Again');
+    expect((await chat.save(path)).mode).toBe('full');
+    const b = model.chat({ ...greedy, maxTokens: 6 });
+    await b.load(path);
+    expect(b.history).toEqual(chat.history);
+    await Promise.all([chat.dispose(), b.dispose()]);
+    await ctx.dispose();
+  });
+
+  it('loads the previous save from a file cut at any byte of the last save, and refuses one cut inside the first', async () => {
+    const { path, chat, first, second, atFirst } = await savedTwice('torn.chat');
+    const whole = readFileSync(path);
+    const cuts = [first.fileBytes + 1, first.fileBytes + 23, first.fileBytes + 24, first.fileBytes + 200, second.fileBytes - 1];
+    for (let k = 1; k < 8; k++) cuts.push(first.fileBytes + Math.floor((second.bytesWritten * k) / 8));
+    const b = model.chat({ ...greedy, maxTokens: 12 });
+    for (const cut of cuts) {
+      const torn = join(scratch, `torn-${cut}.chat`);
+      writeFileSync(torn, whole.subarray(0, cut));
+      const loaded = await b.load(torn);
+      expect(loaded).toMatchObject({ saves: 1, tokens: first.tokens, tornBytes: cut - first.fileBytes });
+      expect(b.history).toEqual(atFirst);
+    }
+    // the next save replaces the torn bytes
+    const torn = join(scratch, `torn-${cuts[3]}.chat`);
+    await b.load(torn);
+    await b.ask('And now?');
+    const resave = await b.save(torn);
+    expect(resave.mode).toBe('append');
+    const c = model.chat({ ...greedy, maxTokens: 12 });
+    expect(await c.load(torn)).toMatchObject({ saves: 2, tornBytes: 0 });
+    expect(c.history).toEqual(b.history);
+
+    for (const cut of [0, 10, 31, 40, Math.floor(first.fileBytes / 2), first.fileBytes - 1]) {
+      const cutFirst = join(scratch, `cut-first-${cut}.chat`);
+      writeFileSync(cutFirst, whole.subarray(0, cut));
+      const err = await c.load(cutFirst).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ChatFileError);
+      expect((err as ChatFileError).code).toBe('ERR_CHAT_FILE');
+      expect((err as Error).message).toMatch(cut < 31 ? /not a hermes3 chat file/ : /holds no complete save.*save the chat again/);
+      // the chat keeps its conversation and goes on
+      expect(c.history).toEqual(b.history);
+    }
+    expect((await c.ask('Still here?')).finishReason).toBeDefined();
+    await Promise.all([chat.dispose(), b.dispose(), c.dispose()]);
+  });
+
+  it('refuses a file damaged before its last save, and treats a damaged last save as cut short', async () => {
+    const { path, chat, first, atFirst } = await savedTwice('damaged.chat');
+    const whole = readFileSync(path);
+    const inFirst = Buffer.from(whole);
+    inFirst[first.fileBytes - 100] ^= 0xff;
+    const damaged = join(scratch, 'damaged-first.chat');
+    writeFileSync(damaged, inFirst);
+    const b = model.chat({ ...greedy, maxTokens: 12 });
+    await b.ask('Mine.');
+    const mine = b.history;
+    const err = await b.load(damaged).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ChatFileError);
+    expect((err as Error).message).toMatch(/is damaged: the record at byte 31 \(save 1\) is not readable \(its checksum does not match its bytes\).*restore the file from a backup/);
+    expect(b.history).toEqual(mine);
+
+    const inLast = Buffer.from(whole);
+    inLast[inLast.length - 100] ^= 0xff;
+    const lastDamaged = join(scratch, 'damaged-last.chat');
+    writeFileSync(lastDamaged, inLast);
+    expect(await b.load(lastDamaged)).toMatchObject({ saves: 1, tornBytes: whole.length - first.fileBytes });
+    expect(b.history).toEqual(atFirst);
+    await Promise.all([chat.dispose(), b.dispose()]);
+  });
+
+  it('refuses a file saved with another model, a newer version, and a foreign file, keeping the chat as it was', async () => {
+    const { path, chat } = await savedTwice('other-model.chat');
+    const q8 = await loadModel({ modelPath: FIXTURES.q8 });
+    try {
+      const b = q8.chat({ ...greedy, maxTokens: 6 });
+      await b.ask('Hello');
+      const history = b.history;
+      const err = await b.load(path).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ChatFileError);
+      expect(err).toMatchObject({ code: 'ERR_CHAT_FILE_MODEL', path });
+      expect((err as Error).message).toMatch(/was saved with another model, .*fileType "F16".*; this chat runs .*fileType "Q8_0".*: load it into a chat of the model it was saved with/);
+      expect(b.history).toEqual(history);
+      expect((await b.ask('Again')).usage.cachedTokens).toBeGreaterThan(0);
+      await b.dispose();
+    } finally {
+      await q8.dispose();
+    }
+    const newer = join(scratch, 'newer.chat');
+    const bytes = readFileSync(path);
+    bytes.write('3', 'HERMES3-CHAT '.length, 'latin1');
+    writeFileSync(newer, bytes);
+    await expect(chat.load(newer)).rejects.toMatchObject({ code: 'ERR_CHAT_FILE_VERSION', message: expect.stringMatching(/version 3, newer than this hermes3-native reads \(2\): upgrade/) });
+    const foreign = join(scratch, 'foreign.chat');
+    copyFileSync(FIXTURES.q4km, foreign);
+    truncateSync(foreign, 4096);
+    await expect(chat.load(foreign)).rejects.toMatchObject({ code: 'ERR_CHAT_FILE', message: expect.stringMatching(/is not a hermes3 chat file: it does not start with the chat file marker; pass a file written by chat.save\(\)/) });
+    await expect(chat.load(join(scratch, 'missing.chat'))).rejects.toMatchObject({ code: 'ERR_FILE_NOT_FOUND' });
+    await chat.dispose();
+  });
+
+  it('reads a version 1 file (one whole state)', async () => {
+    const a = model.chat({ systemPrompt: 'Be terse.', ...greedy, maxTokens: 8 });
+    await a.ask('Remember the number 42.');
+    const v2 = join(scratch, 'for-version1.chat');
+    await a.save(v2);
+    // version 2 with one record: preamble (31 bytes), frame (24), header, state
+    const bytes = readFileSync(v2);
+    const headerLen = bytes.readUInt32LE(31 + 4);
+    const record = JSON.parse(bytes.toString('utf8', 55, 55 + headerLen));
+    const { architecture, nParams, nVocab, fileType } = model.info;
+    const header = Buffer.from(JSON.stringify({ model: { architecture, nParams, nVocab, fileType }, systemPrompt: record.systemPrompt, messages: record.messages, replies: record.replies, tokens: record.tokens }));
+    const len = Buffer.alloc(4);
+    len.writeUInt32LE(header.length);
+    const path = join(scratch, 'version1.chat');
+    writeFileSync(path, Buffer.concat([Buffer.from('HERMES3-CHAT 1\n'), len, header, bytes.subarray(55 + headerLen)]));
+    const expected = await a.ask('What number?');
+    const b = model.chat({ ...greedy, maxTokens: 8 });
+    expect(await b.load(path)).toMatchObject({ saves: 1, tokens: record.tokens.length, tornBytes: 0 });
+    expect(b.systemPrompt).toBe('Be terse.');
+    const r = await b.ask('What number?');
+    expect(r.text).toBe(expected.text);
+    expect(r.usage.cachedTokens).toBe(expected.usage.cachedTokens);
+    await Promise.all([a.dispose(), b.dispose()]);
+  });
+});
