@@ -246,7 +246,7 @@ static void CheckScratch(Napi::Env env, const ContextHandle & h, int32_t seq, in
         Throw(env, "ERR_STATE", "the scratch sequence must be another sequence of this context");
     }
     if (llama_n_ctx_seq(h.ctx) != llama_n_ctx(h.ctx)) {
-        Throw(env, "ERR_STATE", "ranges of a sequence are saved only in a context with a unified KV cache (kvUnified: true)");
+        Throw(env, "ERR_STATE", "ranges of a sequence are saved and restored only in a context with a unified KV cache (kvUnified: true)");
     }
     if (h.scheduler->Busy(seq) || h.scheduler->Busy(scratch)) Throw(env, "ERR_BUSY", "the sequence is generating");
 }

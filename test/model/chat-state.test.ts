@@ -187,6 +187,29 @@ describe('chat files', () => {
     await Promise.all([chat.dispose(), b.dispose(), c.dispose()]);
   });
 
+  it('saves after every turn of a chat that drops its oldest turns, and loads to the same continuation', async () => {
+    const path = join(scratch, 'dropping.chat');
+    const chat = model.chat({ systemPrompt: 'Be terse.', nCtx: 256, ...greedy, maxTokens: 16 });
+    let dropped = 0;
+    const modes = new Set<string>();
+    for (let i = 0; i < 10; i++) {
+      for await (const ev of chat.send(`Turn ${i}: tell me something about the number ${i * 7}, please.`)) {
+        if (ev.type === 'done') dropped += ev.droppedMessages ?? 0;
+      }
+      modes.add((await chat.save(path)).mode);
+    }
+    expect(dropped).toBeGreaterThan(0);
+    expect([...modes].sort()).toEqual(['append', 'full']);
+    const b = model.chat({ nCtx: 256, ...greedy, maxTokens: 16 });
+    await b.load(path);
+    expect(b.history).toEqual(chat.history);
+    const expected = await chat.ask('And the last one?');
+    const r = await b.ask('And the last one?');
+    expect(r.text).toBe(expected.text);
+    expect(r.usage.cachedTokens).toBe(expected.usage.cachedTokens);
+    await Promise.all([chat.dispose(), b.dispose()]);
+  });
+
   it('writes the whole state when the context has no free sequence to save a range through', async () => {
     const ctx = await model.createContext({ nCtx: 1024, nSeqMax: 1 });
     const path = join(scratch, 'one-slot.chat');
@@ -198,7 +221,15 @@ describe('chat files', () => {
     const b = model.chat({ ...greedy, maxTokens: 6 });
     await b.load(path);
     expect(b.history).toEqual(chat.history);
-    await Promise.all([chat.dispose(), b.dispose()]);
+    // a file with appended saves needs that free slot to load
+    const { path: appended, chat: saver } = await savedTwice('needs-a-slot.chat');
+    const mine = chat.history;
+    const err = await chat.load(appended).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ChatFileError);
+    expect((err as Error).message).toMatch(/cannot restore save 2 of .*: give the context one more in nSeqMax \(and kvUnified: true\), or load the file in a chat of its own/);
+    expect(chat.history).toEqual(mine);
+    expect((await chat.ask('Still there?')).finishReason).toBeDefined();
+    await Promise.all([chat.dispose(), b.dispose(), saver.dispose()]);
     await ctx.dispose();
   });
 
