@@ -349,3 +349,46 @@ describe('chat files', () => {
     await Promise.all([a.dispose(), b.dispose()]);
   });
 });
+
+describe('sequence state ranges', () => {
+  let model: Model;
+  beforeAll(async () => {
+    model = await loadModel({ modelPath: FIXTURES.f16 });
+  });
+  afterAll(() => model.dispose());
+
+  it('restores a saved range after a saved prefix at its own positions, and refuses one that does not start where the sequence ends', async () => {
+    const prefix = model.tokenize('The quick brown fox jumps over the lazy dog, and then', { addBos: true });
+    const rest = model.tokenize(' it runs into the forest where the river bends twice.');
+    const a = await model.createContext({ nCtx: 512, nSeqMax: 2 });
+    const seq = a.sequence();
+    for await (const _ of seq.generate(prefix, { maxTokens: 0 }));
+    const base = await seq.saveState();
+    for await (const _ of seq.generate(rest, { maxTokens: 0 }));
+    const range = await seq.saveStateRange(base.tokens.length);
+    expect(range.tokens).toEqual(seq.tokens.slice(base.tokens.length, seq.cachedTokens));
+    let expected = '';
+    for await (const c of seq.generate([], { ...greedy, maxTokens: 10 })) expected += c.text;
+
+    const b = await model.createContext({ nCtx: 512, nSeqMax: 2 });
+    const other = b.sequence();
+    await other.restoreState(base);
+    const err = await other.appendState({ ...range, from: base.tokens.length - 3 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ERR_STATE', message: expect.stringMatching(/the saved range starts at position \d+ but the sequence holds \d+ positions/) });
+    expect(other.cachedTokens).toBe(base.tokens.length - 3);
+    await other.restoreState(base);
+    await other.appendState(range);
+    expect(other.cachedTokens).toBe(base.tokens.length + range.tokens.length);
+    let resumed = '';
+    let cached = -1;
+    for await (const c of other.generate([], { ...greedy, maxTokens: 10 })) {
+      resumed += c.text;
+      if (c.timings) cached = c.timings.cachedTokens;
+    }
+    // all but the last token came from the restored cells (the last one is evaluated again for its logits)
+    expect(cached).toBe(base.tokens.length + range.tokens.length - 1);
+    expect(resumed).toBe(expected);
+    await a.dispose();
+    await b.dispose();
+  });
+});
