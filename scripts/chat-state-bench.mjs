@@ -11,7 +11,7 @@
 // not depend on its weights, so a synthetic model stands for a trained one of its shape.
 // usage: node scripts/chat-state-bench.mjs [--tokens N] [--model PATH] [--threads N]   (after npm run compile)
 import { mkdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadModel } from '../dist/index.js';
@@ -57,7 +57,7 @@ const history = [];
 while (counter.prompt([{ role: 'system', content: systemPrompt }], [], history, new Map()).length < target - 300) {
   history.push({ role: 'user', content: sentence(60) }, { role: 'assistant', content: sentence(90) });
 }
-console.log(`model ${modelPath} (${model.info.nLayer} layers, ${model.info.nHeadKv} KV heads), nCtx ${nCtx}, ${history.length} messages`);
+console.log(`model ${modelPath} (${model.info.nLayer} layers, ${model.info.nHeadKv} KV heads), nCtx ${nCtx}, ${history.length} messages; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 
 const chat = model.chat({ systemPrompt, history, nCtx, ...greedy, ...ctxOptions });
 const first = await firstToken(chat, 'Summarise the conversation.');
@@ -135,3 +135,4 @@ const perToken8b = 2 * 32 * 8 * 128 * 2;
 console.log(`for scale: the 8B shape's f16 KV cache holds ${perToken8b} bytes per token, ${(perToken8b * 32768 / 2 ** 30).toFixed(1)} GiB for 32768 tokens`);
 await Promise.all([chat.dispose(), loaded.dispose(), kept.dispose(), before.dispose()]);
 await Promise.all([model.dispose(), fresh.dispose()]);
+console.log(`load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')} (other processes share the cores: figures move with it)`);

@@ -164,7 +164,7 @@ export class Chat {
 
   private assertIdle(): void {
     if (this.disposed) throw new DisposedError('the chat has been disposed');
-    if (this.busy) throw new BusyError('the chat is answering; wait for the reply or abort it first');
+    if (this.busy) throw new BusyError('the chat is answering, saving or loading; wait for it (or abort the reply) first');
   }
 
   private ensureSequence(): Promise<Sequence> {

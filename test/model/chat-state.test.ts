@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChatFileError, loadModel, normalizeMessages, type ChatMessage, type ChatMessageInput, type Model, type ToolSpec } from '../../src/index.js';
+import { BusyError, ChatFileError, loadModel, normalizeMessages, type ChatMessage, type ChatMessageInput, type Model, type ToolSpec } from '../../src/index.js';
 import { formatChat } from '../../src/chat/format.js';
 import { promptTokens } from '../../src/chat/prompt.js';
 import { ChatTokens } from '../../src/chat/turn-tokens.js';
@@ -169,7 +169,11 @@ describe('chat files', () => {
   it('keeps appending after a load, and writes the file whole again when most of it no longer counts', async () => {
     const { path, chat } = await savedTwice('reloaded.chat');
     const b = model.chat({ ...greedy, maxTokens: 12 });
-    await b.load(path);
+    const loading = b.load(path);
+    // a turn, a save or another load waits for the load
+    expect(() => b.send('Too soon')).toThrow(BusyError);
+    await expect(b.save(path)).rejects.toThrow(/the chat is answering, saving or loading; wait for it/);
+    await loading;
     await b.ask('One more.');
     const third = await b.save(path);
     expect(third.mode).toBe('append');
