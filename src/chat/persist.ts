@@ -99,11 +99,12 @@ export async function writeChatFile(path: string, record: ChatRecord, state: Uin
 }
 
 /**
- * Appends a delta record at byte `at` (the end of the last record written), dropping anything
- * after it (a save that did not finish). Resolves with the file's new length, or undefined when
- * the file is no longer the one with `fileId` (replaced, or shorter than `at`).
+ * Appends a delta record at byte `at` (the end of the last record written). Bytes after `at` are
+ * dropped when `torn` says they are a save that did not finish; otherwise another writer added
+ * them. Resolves with the file's new length, or undefined when the file is no longer as this
+ * writer left it (replaced, shorter than `at`, or longer without a torn save).
  */
-export async function appendChatRecord(path: string, fileId: Buffer, at: number, record: ChatRecord, state: Uint8Array): Promise<number | undefined> {
+export async function appendChatRecord(path: string, fileId: Buffer, at: number, torn: boolean, record: ChatRecord, state: Uint8Array): Promise<number | undefined> {
   let fh: FileHandle;
   try {
     fh = await open(path, 'r+');
@@ -114,7 +115,7 @@ export async function appendChatRecord(path: string, fileId: Buffer, at: number,
     const start = Buffer.alloc(FIRST_RECORD);
     const { bytesRead } = await fh.read(start, 0, FIRST_RECORD, 0);
     const size = (await fh.stat()).size;
-    if (bytesRead < FIRST_RECORD || !start.subarray(PREAMBLE.length).equals(fileId) || size < at) return undefined;
+    if (bytesRead < FIRST_RECORD || !start.subarray(PREAMBLE.length).equals(fileId) || size < at || (size > at && !torn)) return undefined;
     const header = Buffer.from(JSON.stringify(record));
     if (size > at) await fh.truncate(at);
     await fh.writev([frame(header, state), header, state], at);

@@ -60,6 +60,8 @@ interface Saved {
   systemPrompt: string | undefined;
   /** tokens held in the file that the last state no longer holds */
   deadTokens: number;
+  /** bytes after `bytes` may be a save that did not finish (a failed append, or a torn file loaded) */
+  torn: boolean;
 }
 
 /** Identity of a model for chat files: a state is only meaningful to the model that made it. */
@@ -97,7 +99,7 @@ export class ChatSaver {
       tokens,
     };
     const { fileId, bytes } = await writeChatFile(abs, record, state);
-    this.remember({ path: abs, fileId, bytes, tokens, deadTokens: 0, ...snap });
+    this.remember({ path: abs, fileId, bytes, tokens, deadTokens: 0, torn: false, ...snap });
     return { mode: 'full', bytesWritten: bytes, fileBytes: bytes, tokens: tokens.length, tokensWritten: tokens.length };
   }
 
@@ -147,7 +149,7 @@ export class ChatSaver {
       }
       const snap: ChatSnapshot = { systemPrompt, messages, replies };
       const tokens = seq.tokens.slice(0, seq.cachedTokens);
-      if (reader.fileId) this.remember({ path: abs, fileId: reader.fileId, bytes: reader.end, tokens, deadTokens, ...snap });
+      if (reader.fileId) this.remember({ path: abs, fileId: reader.fileId, bytes: reader.end, tokens, deadTokens, torn: reader.tornBytes > 0, ...snap });
       return { snap, result: { tokens: tokens.length, messages: messages.length, saves, tornBytes: reader.tornBytes } };
     } finally {
       await reader.close();
@@ -177,10 +179,16 @@ export class ChatSaver {
       keepTokens,
       tokens: tokens.slice(keepTokens),
     };
-    const bytes = await appendChatRecord(last.path, last.fileId, last.bytes, record, range.state);
+    let bytes: number | undefined;
+    try {
+      bytes = await appendChatRecord(last.path, last.fileId, last.bytes, last.torn, record, range.state);
+    } catch (err) {
+      last.torn = true;
+      throw err;
+    }
     if (bytes === undefined) return undefined;
     const bytesWritten = bytes - last.bytes;
-    this.remember({ ...last, bytes, tokens, deadTokens, ...snap });
+    this.remember({ ...last, bytes, tokens, deadTokens, torn: false, ...snap });
     return { mode: 'append', bytesWritten, fileBytes: bytes, tokens: tokens.length, tokensWritten: tokens.length - keepTokens };
   }
 

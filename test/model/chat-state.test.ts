@@ -191,6 +191,22 @@ describe('chat files', () => {
     await Promise.all([chat.dispose(), b.dispose(), c.dispose()]);
   });
 
+  it('writes the file whole when another chat appended to it meanwhile, so neither save cuts the other', async () => {
+    const { path, chat } = await savedTwice('two-writers.chat');
+    const b = model.chat({ ...greedy, maxTokens: 12 });
+    await b.load(path);
+    await chat.ask('A says more.');
+    expect((await chat.save(path)).mode).toBe('append');
+    await b.ask('B says more.');
+    expect((await b.save(path)).mode).toBe('full');
+    await chat.ask('A again.');
+    expect((await chat.save(path)).mode).toBe('full');
+    const c = model.chat({ ...greedy, maxTokens: 12 });
+    expect(await c.load(path)).toMatchObject({ saves: 1, tornBytes: 0 });
+    expect(c.history).toEqual(chat.history);
+    await Promise.all([chat.dispose(), b.dispose(), c.dispose()]);
+  });
+
   it('saves after every turn of a chat that drops its oldest turns, and loads to the same continuation', async () => {
     const path = join(scratch, 'dropping.chat');
     const chat = model.chat({ systemPrompt: 'Be terse.', nCtx: 256, ...greedy, maxTokens: 16 });
