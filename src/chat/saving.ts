@@ -138,7 +138,7 @@ export class ChatSaver {
           const fix =
             err instanceof BusyError || (err instanceof NativeError && err.code === 'ERR_STATE' && /unified/.test(err.message))
               ? 'a file with appended saves loads through a free sequence slot of a unified KV cache: give the context one more in nSeqMax (and kvUnified: true), or load the file in a chat of its own'
-              : `load it with the context settings it was saved with (nCtx at least ${keepTokens + record.tokens.length}, the same KV cache type)`;
+              : `load it into a chat whose context is set like the one that saved it (nCtx at least ${keepTokens + record.tokens.length}, the same KV cache type, and with kvUnified: false the same nSeqMax)`;
           throw new ChatFileError('ERR_CHAT_FILE', `cannot restore save ${saves + 1} of ${path} into this chat's context: ${(err as Error).message}; ${fix}`, { path, cause: err });
         }
         messages = [...messages.slice(0, keepMessages), ...added];

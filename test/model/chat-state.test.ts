@@ -253,6 +253,30 @@ describe('chat files', () => {
     await ctx.dispose();
   });
 
+  it('writes the whole state from a context whose sequences do not share a KV cache', async () => {
+    const ctx = await model.createContext({ nCtx: 1024, nSeqMax: 2, kvUnified: false });
+    const path = join(scratch, 'split-cache.chat');
+    const chat = model.chat({ context: ctx, ...greedy, maxTokens: 6 });
+    await chat.ask('Hi');
+    expect((await chat.save(path)).mode).toBe('full');
+    await chat.ask('Again');
+    expect((await chat.save(path)).mode).toBe('full');
+    // llama.cpp's state of a sequence names the cache's streams: it loads into a context set alike
+    const own = model.chat({ ...greedy, maxTokens: 6 });
+    await expect(own.load(path)).rejects.toMatchObject({
+      code: 'ERR_CHAT_FILE',
+      message: expect.stringMatching(/n_stream mismatch; load it into a chat whose context is set like the one that saved it \(.*with kvUnified: false the same nSeqMax\)/),
+    });
+    const alike = await model.createContext({ nCtx: 1024, nSeqMax: 2, kvUnified: false });
+    const b = model.chat({ context: alike, ...greedy, maxTokens: 6 });
+    expect(await b.load(path)).toMatchObject({ saves: 1 });
+    expect(b.history).toEqual(chat.history);
+    const expected = await chat.ask('Once more');
+    expect((await b.ask('Once more')).text).toBe(expected.text);
+    await Promise.all([chat.dispose(), b.dispose(), own.dispose()]);
+    await Promise.all([ctx.dispose(), alike.dispose()]);
+  });
+
   it('loads the previous save from a file cut at any byte of the last save, and refuses one cut inside the first', async () => {
     const { path, chat, first, second, atFirst } = await savedTwice('torn.chat');
     const whole = readFileSync(path);
