@@ -34,6 +34,7 @@ export {
   type ChatUsage,
   type ChatFormatter,
   type ChatSaveResult,
+  type ChatSaveOptions,
   type ChatLoadResult,
 } from './chat/session.js';
 export { tokenizeParts } from './chat/tokenize.js';

@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import * as zlib from 'node:zlib';
-import { ChatFileError } from '../errors.js';
+import { ChatFileError, Hermes3Error } from '../errors.js';
 import type { ChatMessage } from './messages.js';
 
 const MAGIC = 'HERMES3-CHAT ';
@@ -75,36 +75,54 @@ function frame(header: Buffer, state: Uint8Array): Buffer {
 }
 
 const writeError = (path: string, err: unknown) =>
-  new ChatFileError('ERR_FILE_WRITE', `cannot write the chat file ${path}: ${(err as Error).message}; free some disk space or choose another path, then save again (the chat is unchanged)`, { path, cause: err });
+  err instanceof Hermes3Error
+    ? err
+    : new ChatFileError('ERR_FILE_WRITE', `cannot write the chat file ${path}: ${(err as Error).message}; free some disk space or choose another path, then save again (the chat is unchanged)`, { path, cause: err });
 
-/** Writes a file holding one base record, atomically (a temporary file renamed over `path`). */
-export async function writeChatFile(path: string, record: ChatRecord, state: Uint8Array): Promise<{ fileId: Buffer; bytes: number }> {
+/** A record and its state, as a save produces them one after the other. */
+export type RecordSource = AsyncIterable<{ record: ChatRecord; state: Uint8Array }>;
+
+async function writeRecords(fh: FileHandle, at: number, records: RecordSource): Promise<number> {
+  for await (const { record, state } of records) {
+    const header = Buffer.from(JSON.stringify(record));
+    await fh.writev([frame(header, state), header, state], at);
+    at += FRAME + header.length + state.length;
+  }
+  return at;
+}
+
+/**
+ * Writes a file of `records` (a base record first), atomically: a temporary file renamed over
+ * `path` once complete.
+ */
+export async function writeChatFile(path: string, records: RecordSource): Promise<{ fileId: Buffer; bytes: number }> {
   const fileId = randomBytes(ID_BYTES);
-  const header = Buffer.from(JSON.stringify(record));
   const tmp = `${path}.partial`;
   let fh: FileHandle | undefined;
   try {
     fh = await open(tmp, 'w');
-    await fh.writev([PREAMBLE, fileId, frame(header, state), header, state]);
+    await fh.writev([PREAMBLE, fileId], 0);
+    const bytes = await writeRecords(fh, FIRST_RECORD, records);
     await fh.sync();
     await fh.close();
     fh = undefined;
     await rename(tmp, path);
+    return { fileId, bytes };
   } catch (err) {
     await fh?.close().catch(() => undefined);
     await rm(tmp, { force: true }).catch(() => undefined);
     throw writeError(path, err);
   }
-  return { fileId, bytes: FIRST_RECORD + FRAME + header.length + state.length };
 }
 
 /**
- * Appends a delta record at byte `at` (the end of the last record written). Bytes after `at` are
+ * Appends delta records at byte `at` (the end of the last record written). Bytes after `at` are
  * dropped when `torn` says they are a save that did not finish; otherwise another writer added
- * them. Resolves with the file's new length, or undefined when the file is no longer as this
- * writer left it (replaced, shorter than `at`, or longer without a torn save).
+ * them. Resolves with the file's new length, or undefined (before taking any record) when the
+ * file is no longer as this writer left it (replaced, shorter than `at`, or longer without a
+ * torn save).
  */
-export async function appendChatRecord(path: string, fileId: Buffer, at: number, torn: boolean, record: ChatRecord, state: Uint8Array): Promise<number | undefined> {
+export async function appendChatRecords(path: string, fileId: Buffer, at: number, torn: boolean, records: RecordSource): Promise<number | undefined> {
   let fh: FileHandle;
   try {
     fh = await open(path, 'r+');
@@ -116,11 +134,10 @@ export async function appendChatRecord(path: string, fileId: Buffer, at: number,
     const { bytesRead } = await fh.read(start, 0, FIRST_RECORD, 0);
     const size = (await fh.stat()).size;
     if (bytesRead < FIRST_RECORD || !start.subarray(PREAMBLE.length).equals(fileId) || size < at || (size > at && !torn)) return undefined;
-    const header = Buffer.from(JSON.stringify(record));
     if (size > at) await fh.truncate(at);
-    await fh.writev([frame(header, state), header, state], at);
+    const end = await writeRecords(fh, at, records);
     await fh.datasync();
-    return at + FRAME + header.length + state.length;
+    return end;
   } catch (err) {
     throw writeError(path, err);
   } finally {

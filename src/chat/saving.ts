@@ -8,12 +8,24 @@
  * is not unified).
  */
 import { resolve } from 'node:path';
+import { z } from 'zod';
 import { BusyError, ChatFileError, NativeError } from '../errors.js';
 import type { Model } from '../engine/model.js';
 import { commonPrefix, type Sequence } from '../engine/sequence.js';
+import { int } from '../engine/validate.js';
 import type { ChatMessage } from './messages.js';
 import { normalizeMessages } from './normalize.js';
-import { ChatFileReader, appendChatRecord, writeChatFile, type ChatRecord, type ModelIdentity } from './persist.js';
+import { ChatFileReader, appendChatRecords, writeChatFile, type ChatRecord, type ModelIdentity, type RecordSource } from './persist.js';
+
+export const saveSchema = z.strictObject({
+  /**
+   * the most bytes of KV cache state in one record of the file: a larger state is written in
+   * several, so no single buffer passes Node's Buffer limit (4 GiB on Node 20) and loading
+   * holds one record at a time
+   */
+  maxRecordBytes: int(4096, 2 ** 32).default(2 ** 30),
+});
+export type SaveOptions = z.input<typeof saveSchema>;
 
 /** What a chat keeps between turns, and what a file restores. */
 export interface ChatSnapshot {
@@ -39,10 +51,10 @@ export interface ChatLoadResult {
   /** tokens restored into the KV cache */
   tokens: number;
   messages: number;
-  /** saves the file holds (the whole conversation, then each appended change) */
+  /** records read: the first save, then each appended change (a large state takes several) */
   saves: number;
   /**
-   * bytes after the last complete save, left out: a save that did not finish (the process
+   * bytes after the last complete record, left out: a save that did not finish (the process
    * stopped while writing). The state of the save before it was loaded; the next save to the
    * file replaces those bytes.
    */
@@ -72,10 +84,15 @@ export function modelIdentity(model: Model): ModelIdentity {
 
 export class ChatSaver {
   private saved: Saved | undefined;
+  /** bytes of state per token, measured by the last range saved (first: an upper bound, f32 cells) */
+  private bytesPerToken: number;
 
-  constructor(private readonly model: Model) {}
+  constructor(private readonly model: Model) {
+    const { nLayer, nHeadKv, nEmbd, nHead } = model.info;
+    this.bytesPerToken = 2 * nLayer * nHeadKv * Math.ceil(nEmbd / Math.max(1, nHead)) * 4 + 64;
+  }
 
-  async save(path: string, seq: Sequence, snap: ChatSnapshot): Promise<ChatSaveResult> {
+  async save(path: string, seq: Sequence, snap: ChatSnapshot, options: z.output<typeof saveSchema>): Promise<ChatSaveResult> {
     const abs = resolve(path);
     const tokens = seq.tokens.slice(0, seq.cachedTokens);
     const last = this.saved;
@@ -83,22 +100,15 @@ export class ChatSaver {
       const keepTokens = commonPrefix(last.tokens, tokens);
       const deadTokens = last.deadTokens + last.tokens.length - keepTokens;
       if (deadTokens <= tokens.length / 2) {
-        const appended = await this.append(last, seq, snap, tokens, keepTokens, deadTokens);
+        const appended = await this.append(last, seq, snap, tokens, keepTokens, deadTokens, options.maxRecordBytes);
         if (appended) return appended;
       }
     }
-    const { state } = await seq.saveState();
-    const record: ChatRecord = {
-      kind: 'base',
-      model: modelIdentity(this.model),
-      systemPrompt: snap.systemPrompt ?? null,
-      keepMessages: 0,
-      messages: snap.messages,
-      replies: [...snap.replies],
-      keepTokens: 0,
-      tokens,
-    };
-    const { fileId, bytes } = await writeChatFile(abs, record, state);
+    const records =
+      (await this.records(seq, snap, tokens, 'base', 0, 0, options.maxRecordBytes)) ??
+      // no range can be saved here: the whole state in one record
+      (await this.records(seq, snap, tokens, 'base', 0, 0, Infinity))!;
+    const { fileId, bytes } = await writeChatFile(abs, records);
     this.remember({ path: abs, fileId, bytes, tokens, deadTokens: 0, torn: false, ...snap });
     return { mode: 'full', bytesWritten: bytes, fileBytes: bytes, tokens: tokens.length, tokensWritten: tokens.length };
   }
@@ -156,32 +166,25 @@ export class ChatSaver {
     }
   }
 
-  private async append(last: Saved, seq: Sequence, snap: ChatSnapshot, tokens: number[], keepTokens: number, deadTokens: number): Promise<ChatSaveResult | undefined> {
+  private async append(
+    last: Saved,
+    seq: Sequence,
+    snap: ChatSnapshot,
+    tokens: number[],
+    keepTokens: number,
+    deadTokens: number,
+    maxRecordBytes: number,
+  ): Promise<ChatSaveResult | undefined> {
     let keepMessages = 0;
     const n = Math.min(last.messages.length, snap.messages.length);
     while (keepMessages < n && last.messages[keepMessages] === snap.messages[keepMessages] && last.replies.get(keepMessages) === snap.replies.get(keepMessages)) {
       keepMessages++;
     }
-    let range: { state: Buffer };
-    try {
-      range = await seq.saveStateRange(keepTokens);
-    } catch (err) {
-      // no free slot, or a KV cache whose sequences do not share cells: the whole state it is
-      if (err instanceof BusyError || (err instanceof NativeError && err.code === 'ERR_STATE')) return undefined;
-      throw err;
-    }
-    const record: ChatRecord = {
-      kind: 'delta',
-      systemPrompt: snap.systemPrompt ?? null,
-      keepMessages,
-      messages: snap.messages.slice(keepMessages),
-      replies: [...snap.replies].filter(([i]) => i >= keepMessages),
-      keepTokens,
-      tokens: tokens.slice(keepTokens),
-    };
+    const records = await this.records(seq, snap, tokens, 'delta', keepTokens, keepMessages, maxRecordBytes);
+    if (!records) return undefined;
     let bytes: number | undefined;
     try {
-      bytes = await appendChatRecord(last.path, last.fileId, last.bytes, last.torn, record, range.state);
+      bytes = await appendChatRecords(last.path, last.fileId, last.bytes, last.torn, records);
     } catch (err) {
       last.torn = true;
       throw err;
@@ -190,6 +193,64 @@ export class ChatSaver {
     const bytesWritten = bytes - last.bytes;
     this.remember({ ...last, bytes, tokens, deadTokens, torn: false, ...snap });
     return { mode: 'append', bytesWritten, fileBytes: bytes, tokens: tokens.length, tokensWritten: tokens.length - keepTokens };
+  }
+
+  /**
+   * The records of a save: the KV cells of tokens [keepTokens, end) in records of at most about
+   * maxRecordBytes each, the messages after the first keepMessages in the last one (so a save
+   * cut short between its records adds no messages). Undefined when this context cannot save a
+   * range (no free sequence slot, or sequences that do not share cells) and one is needed.
+   */
+  private async records(
+    seq: Sequence,
+    snap: ChatSnapshot,
+    tokens: number[],
+    kind: 'base' | 'delta',
+    keepTokens: number,
+    keepMessages: number,
+    maxRecordBytes: number,
+  ): Promise<RecordSource | undefined> {
+    const step = () => Math.max(1, Math.floor(maxRecordBytes / this.bytesPerToken));
+    let from = keepTokens;
+    let to = Math.min(tokens.length, from + step());
+    let state: Buffer;
+    if (kind === 'base' && to === tokens.length) state = (await seq.saveState()).state;
+    else {
+      try {
+        state = (await seq.saveStateRange(from, to)).state;
+      } catch (err) {
+        if (err instanceof BusyError || (err instanceof NativeError && err.code === 'ERR_STATE')) return undefined;
+        throw err;
+      }
+    }
+    const model = kind === 'base' ? modelIdentity(this.model) : undefined;
+    const systemPrompt = snap.systemPrompt ?? null;
+    const messages = snap.messages.slice(keepMessages);
+    const replies = [...snap.replies].filter(([i]) => i >= keepMessages);
+    const measure = (bytes: number, n: number) => {
+      if (n > 0) this.bytesPerToken = Math.max(1, bytes / n);
+    };
+    return (async function* () {
+      for (let first = true; ; first = false) {
+        measure(state.length, to - from);
+        const done = to === tokens.length;
+        const record: ChatRecord = {
+          kind: first ? kind : 'delta',
+          model: first ? model : undefined,
+          systemPrompt,
+          keepMessages,
+          messages: done ? messages : [],
+          replies: done ? replies : [],
+          keepTokens: from,
+          tokens: tokens.slice(from, to),
+        };
+        yield { record, state };
+        if (done) return;
+        from = to;
+        to = Math.min(tokens.length, from + step());
+        state = (await seq.saveStateRange(from, to)).state;
+      }
+    })();
   }
 
   private remember(saved: Saved): void {

@@ -18,7 +18,7 @@ import { parseLooseJson } from '../tools/pyliteral.js';
 import type { ChatMessage, ToolSpec } from './messages.js';
 import { normalizeMessages, type ChatMessageInput } from './normalize.js';
 import { promptTokens } from './prompt.js';
-import { ChatSaver, type ChatLoadResult, type ChatSaveResult } from './saving.js';
+import { ChatSaver, saveSchema, type ChatLoadResult, type ChatSaveResult, type SaveOptions } from './saving.js';
 import { ChatTokens } from './turn-tokens.js';
 import { chatSchema, generationShape, turnSchema, type ChatEvent, type ChatOptions, type ChatResult, type ChatUsage, type SendOptions, type TurnOptions } from './types.js';
 import { jsonModePrompt } from './json-mode.js';
@@ -26,7 +26,7 @@ import { runToolCalls, toolResponse } from './tool-runner.js';
 
 export type { ChatFormatter } from './prompt.js';
 export type { ChatOptions, SendOptions, ChatUsage, ChatEvent, ChatResult } from './types.js';
-export type { ChatLoadResult, ChatSaveResult } from './saving.js';
+export type { ChatLoadResult, ChatSaveResult, SaveOptions as ChatSaveOptions } from './saving.js';
 
 export class Chat {
   private readonly options: z.output<typeof chatSchema>;
@@ -119,12 +119,14 @@ export class Chat {
    * changed since (the new turns' messages and KV cells). A save cut short (the process stopped)
    * leaves the file's previous state loadable.
    */
-  async save(path: string): Promise<ChatSaveResult> {
+  async save(path: string, options: SaveOptions = {}): Promise<ChatSaveResult> {
     this.assertIdle();
+    if (typeof path !== 'string' || path === '') throw new OptionsError(`Invalid path for save: expected a file path, received ${JSON.stringify(path)}`);
+    const opts = parseOptions(saveSchema, options, 'save');
     this.busy = true;
     try {
       const seq = await this.ensureSequence();
-      return await this.saver.save(path, seq, { systemPrompt: this.options.systemPrompt, messages: this.messages, replies: this.replies });
+      return await this.saver.save(path, seq, { systemPrompt: this.options.systemPrompt, messages: this.messages, replies: this.replies }, opts);
     } finally {
       this.busy = false;
     }
@@ -136,6 +138,7 @@ export class Chat {
    */
   async load(path: string): Promise<ChatLoadResult> {
     this.assertIdle();
+    if (typeof path !== 'string' || path === '') throw new OptionsError(`Invalid path for load: expected a file path, received ${JSON.stringify(path)}`);
     this.busy = true;
     try {
       const seq = await this.ensureSequence();

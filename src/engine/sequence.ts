@@ -146,20 +146,21 @@ export class Sequence {
   }
 
   /**
-   * The KV cache state of positions [from, cachedTokens) with their token ids: what appendState()
-   * adds after the first `from` tokens. Takes a free sequence slot of the context for a moment
-   * (BusyError when there is none) and needs a unified KV cache (kvUnified, the default).
+   * The KV cache state of positions [from, to) (to: default cachedTokens) with their token ids:
+   * what appendState() adds after the first `from` tokens. Takes a free sequence slot of the
+   * context for a moment (BusyError when there is none) and needs a unified KV cache
+   * (kvUnified, the default).
    */
-  async saveStateRange(from: number): Promise<{ from: number; tokens: number[]; state: Buffer }> {
+  async saveStateRange(from: number, to: number = this.cached): Promise<{ from: number; tokens: number[]; state: Buffer }> {
     this.assertLive();
     if (this.running) throw new BusyError('the sequence is generating; wait for it or abort it first');
-    if (!Number.isInteger(from) || from < 0 || from > this.cached) {
-      throw new OptionsError(`Invalid from for saveStateRange: expected an integer between 0 and ${this.cached} (the cached tokens), received ${from}`);
+    if (!Number.isInteger(from) || !Number.isInteger(to) || from < 0 || from > to || to > this.cached) {
+      throw new OptionsError(`Invalid range for saveStateRange: expected integers 0 <= from <= to <= ${this.cached} (the cached tokens), received ${from} and ${to}`);
     }
     const scratch = this.context.sequence();
     try {
-      const state = await this.context.native.saveSequenceRange(this.id, scratch.id, from, -1);
-      return { from, tokens: this.history.slice(from, this.cached), state };
+      const state = await this.context.native.saveSequenceRange(this.id, scratch.id, from, to);
+      return { from, tokens: this.history.slice(from, to), state };
     } catch (err) {
       throw fromNative(err, 'cannot save the sequence state');
     } finally {

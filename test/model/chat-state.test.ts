@@ -166,6 +166,41 @@ describe('chat files', () => {
     await chat.dispose();
   });
 
+  it('writes a state larger than maxRecordBytes in several records, and a save cut between them adds no messages', async () => {
+    const path = join(scratch, 'records.chat');
+    const chat = model.chat({ systemPrompt: 'Be terse.', ...greedy, maxTokens: 12 });
+    await chat.ask(`Remember the number 42. ${'Here is some context to keep. '.repeat(40)}`);
+    await expect(chat.save(path, { maxRecordBytes: 100 })).rejects.toThrow('Invalid option maxRecordBytes for save: expected an integer between 4096 and 4294967296, received 100 (number)');
+    const first = await chat.save(path, { maxRecordBytes: 16384 });
+    const atFirst = chat.history;
+    await chat.ask(`And these too: ${'more words to keep, '.repeat(20)}`);
+    const second = await chat.save(path, { maxRecordBytes: 16384 });
+    expect(second.mode).toBe('append');
+    const expected = await chat.ask('What number?');
+
+    const b = model.chat({ ...greedy, maxTokens: 12 });
+    const loaded = await b.load(path);
+    // about 16 KiB of cells per record (the first one sized by an upper bound per token)
+    expect(loaded.saves).toBeGreaterThan(Math.floor(second.fileBytes / (2 * 16384)));
+    expect(loaded.tokens).toBe(second.tokens);
+    const r = await b.ask('What number?');
+    expect(r.text).toBe(expected.text);
+    expect(r.usage.cachedTokens).toBe(expected.usage.cachedTokens);
+
+    // cut after the second save's first record: the first save's messages, and more cells cached
+    const whole = readFileSync(path);
+    const frameEnd = (at: number) => at + 24 + whole.readUInt32LE(at + 4) + Number(whole.readBigUInt64LE(at + 8));
+    const cut = join(scratch, 'records-cut.chat');
+    writeFileSync(cut, whole.subarray(0, frameEnd(frameEnd(first.fileBytes)) + 10));
+    const c = model.chat({ ...greedy, maxTokens: 12 });
+    const partial = await c.load(cut);
+    expect(partial.tornBytes).toBe(10);
+    expect(partial.tokens).toBeGreaterThan(first.tokens);
+    expect(c.history).toEqual(atFirst);
+    expect((await c.ask('Go on.')).usage.cachedTokens).toBeGreaterThan(0);
+    await Promise.all([chat.dispose(), b.dispose(), c.dispose()]);
+  });
+
   it('keeps appending after a load, and writes the file whole again when most of it no longer counts', async () => {
     const { path, chat } = await savedTwice('reloaded.chat');
     const b = model.chat({ ...greedy, maxTokens: 12 });
