@@ -180,7 +180,7 @@ export class ChatSaver {
     while (keepMessages < n && last.messages[keepMessages] === snap.messages[keepMessages] && last.replies.get(keepMessages) === snap.replies.get(keepMessages)) {
       keepMessages++;
     }
-    const records = await this.records(seq, snap, tokens, 'delta', keepTokens, keepMessages, maxRecordBytes);
+    const records = await this.records(seq, snap, tokens, 'delta', keepTokens, keepMessages, maxRecordBytes, last);
     if (!records) return undefined;
     let bytes: number | undefined;
     try {
@@ -197,9 +197,11 @@ export class ChatSaver {
 
   /**
    * The records of a save: the KV cells of tokens [keepTokens, end) in records of at most about
-   * maxRecordBytes each, the messages after the first keepMessages in the last one (so a save
-   * cut short between its records adds no messages). Undefined when this context cannot save a
-   * range (no free sequence slot, or sequences that do not share cells) and one is needed.
+   * maxRecordBytes each, the messages after the first keepMessages in the last one; the records
+   * before it keep the conversation of the save before (`last`), so a save cut short between its
+   * records loads as that conversation with more of the cache. Undefined when this context
+   * cannot save a range (no free sequence slot, or sequences that do not share cells) and one is
+   * needed.
    */
   private async records(
     seq: Sequence,
@@ -209,6 +211,7 @@ export class ChatSaver {
     keepTokens: number,
     keepMessages: number,
     maxRecordBytes: number,
+    last?: Saved,
   ): Promise<RecordSource | undefined> {
     const step = () => Math.max(1, Math.floor(maxRecordBytes / this.bytesPerToken));
     let from = keepTokens;
@@ -237,8 +240,8 @@ export class ChatSaver {
         const record: ChatRecord = {
           kind: first ? kind : 'delta',
           model: first ? model : undefined,
-          systemPrompt,
-          keepMessages,
+          systemPrompt: done || !last ? systemPrompt : (last.systemPrompt ?? null),
+          keepMessages: done || !last ? keepMessages : last.messages.length,
           messages: done ? messages : [],
           replies: done ? replies : [],
           keepTokens: from,
