@@ -7,9 +7,10 @@
 //   - a live chat's next turn with the prompt kept per message against one that renders and
 //     tokenizes the whole conversation each turn (the chat before turn-tokens.ts), and the
 //     tokenization alone at this length.
-// Each figure is one run (the tokenization ones medians of 5); the model's compute per token does
-// not depend on its weights, so a synthetic model stands for a trained one of its shape.
-// usage: node scripts/chat-state-bench.mjs [--tokens N] [--model PATH] [--threads N]   (after npm run compile)
+// Each figure is one run (the live turns medians of 6, the tokenization medians of 5); the
+// model's compute per token does not depend on its weights, so a synthetic model stands for a
+// trained one of its shape.
+// usage: node scripts/chat-state-bench.mjs [--tokens N] [--model PATH]   (after npm run compile)
 import { mkdirSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +20,7 @@ import { writeSyntheticModel } from '../dist/testing/index.js';
 import { promptTokens } from '../dist/chat/prompt.js';
 import { ChatTokens } from '../dist/chat/turn-tokens.js';
 
-const { values } = parseArgs({ options: { tokens: { type: 'string', default: '32000' }, model: { type: 'string' }, threads: { type: 'string' } } });
+const { values } = parseArgs({ options: { tokens: { type: 'string', default: '32000' }, model: { type: 'string' } } });
 const target = Number(values.tokens);
 const dir = join(tmpdir(), 'hermes3-chat-state-bench');
 mkdirSync(dir, { recursive: true });
@@ -29,7 +30,6 @@ if (!modelPath) {
   if (!statSync(modelPath, { throwIfNoEntry: false })) await writeSyntheticModel({ path: modelPath, shape: 'tiny', quant: 'F16', seed: 7 });
 }
 const nCtx = Math.ceil((target + 4096) / 256) * 256;
-const ctxOptions = values.threads ? { threads: Number(values.threads) } : {};
 const file = join(dir, 'conversation.chat');
 rmSync(file, { force: true });
 const now = () => performance.now();
@@ -59,7 +59,7 @@ while (counter.prompt([{ role: 'system', content: systemPrompt }], [], history, 
 }
 console.log(`model ${modelPath} (${model.info.nLayer} layers, ${model.info.nHeadKv} KV heads), nCtx ${nCtx}, ${history.length} messages; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 
-const chat = model.chat({ systemPrompt, history, nCtx, ...greedy, ...ctxOptions });
+const chat = model.chat({ systemPrompt, history, nCtx, ...greedy });
 const first = await firstToken(chat, 'Summarise the conversation.');
 console.log(`conversation evaluated from text: ${first.usage.promptTokens} prompt tokens, first token after ${ms(first.ttft)}`);
 
@@ -76,40 +76,42 @@ console.log(`incremental save after one more turn: ${ms(incMs)}, ${(inc.bytesWri
 
 // a fresh model: load the file, against evaluating the same conversation from its text
 const fresh = await loadModel({ modelPath });
-const loaded = fresh.chat({ nCtx, ...greedy, ...ctxOptions });
+const loaded = fresh.chat({ nCtx, ...greedy });
 await loaded.ask('x', { maxTokens: 1 }); // creates the context, so the load below is the load alone
 t = now();
 const info = await loaded.load(file);
 const loadMs = now() - t;
 console.log(`load: ${ms(loadMs)} (${info.tokens} tokens, ${info.saves} saves)`);
 const afterLoad = await firstToken(loaded, 'What about Paris?');
-const fromText = fresh.chat({ systemPrompt, history: chat.history, nCtx, ...greedy, ...ctxOptions });
+const fromText = fresh.chat({ systemPrompt, history: chat.history, nCtx, ...greedy });
 const reeval = await firstToken(fromText, 'What about Paris?');
 console.log(`next turn after load: first token after ${ms(afterLoad.ttft)} (${afterLoad.usage.cachedTokens} tokens cached, ${afterLoad.usage.promptTokens - afterLoad.usage.cachedTokens} evaluated)`);
 console.log(`next turn re-evaluating the conversation from text: first token after ${ms(reeval.ttft)} (${reeval.usage.promptTokens} tokens evaluated)`);
 await fromText.dispose();
 
-// a live chat: prompt kept per message, against rendering and tokenizing everything each turn;
-// both resume the same file and get the same questions, turn about
-const kept = fresh.chat({ nCtx, ...greedy, ...ctxOptions });
-const before = fresh.chat({ nCtx, ...greedy, ...ctxOptions });
+// a live chat: prompt kept per message, against rendering and tokenizing everything each turn
+// (the chat before turn-tokens.ts: promptTokens over the whole conversation at every step); one
+// chat, one context, the two ways turn about (they give the same token ids)
+await loaded.dispose();
+const kept = fresh.chat({ nCtx, ...greedy });
 await kept.load(file);
-await before.load(file);
-// the chat before turn-tokens.ts: promptTokens over the whole conversation at every step
-before.promptCache = {
+const perMessage = kept.promptCache;
+const whole = {
   prompt: (system, tools, messages, replies) =>
     promptTokens(fresh, 'chatml', [...system, ...messages], { tools, replies: new Map([...replies].map(([i, ids]) => [i + system.length, ids])) }),
 };
 const beforeTtft = [];
 const keptTtft = [];
-for (let i = 0; i < 5; i++) {
-  const b = await firstToken(before, `Question ${i} about the cache?`);
-  const k = await firstToken(kept, `Question ${i} about the cache?`);
-  if (process.env.DEBUG) console.log(b, k);
-  beforeTtft.push(b.ttft);
-  keptTtft.push(k.ttft);
+// the first decodes of a new context run slow: leave them out
+for (let i = 0; i < 3; i++) await firstToken(kept, `Warm-up ${i}?`);
+for (let i = 0; i < 12; i++) {
+  kept.promptCache = i % 2 === 0 ? whole : perMessage;
+  const r = await firstToken(kept, `Question ${i} about the cache?`);
+  if (process.env.DEBUG) console.log(i, r.ttft.toFixed(1), JSON.stringify(r.usage));
+  (i % 2 === 0 ? beforeTtft : keptTtft).push(r.ttft);
 }
-console.log(`live next turn, first token: whole prompt tokenized each turn ${ms(median(beforeTtft))}, kept per message ${ms(median(keptTtft))} (medians of 5, turn about)`);
+kept.promptCache = perMessage;
+console.log(`live next turn, first token: whole prompt tokenized each turn ${ms(median(beforeTtft))}, kept per message ${ms(median(keptTtft))} (medians of 6, turn about on one chat)`);
 
 // tokenization alone, for the conversation as it stands plus one new user message
 const msgs = [...kept.history];
@@ -133,6 +135,6 @@ console.log(`prompt tokens for a turn at ${n} tokens: rendered and tokenized who
 
 const perToken8b = 2 * 32 * 8 * 128 * 2;
 console.log(`for scale: the 8B shape's f16 KV cache holds ${perToken8b} bytes per token, ${(perToken8b * 32768 / 2 ** 30).toFixed(1)} GiB for 32768 tokens`);
-await Promise.all([chat.dispose(), loaded.dispose(), kept.dispose(), before.dispose()]);
+await Promise.all([chat.dispose(), kept.dispose()]);
 await Promise.all([model.dispose(), fresh.dispose()]);
 console.log(`load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')} (other processes share the cores: figures move with it)`);
