@@ -2,11 +2,12 @@
  * The chat file. Version 2: a 31-byte preamble (`HERMES3-CHAT 2\n` and a random 16-byte file id),
  * then records. Each record is a 24-byte frame (`HREC`, header length u32, state length u64,
  * CRC-32 u32 of the frame's first 16 bytes, the header and the state, and 4 zero bytes), a JSON
- * header and a KV cache state in llama.cpp's sequence format. The first record (`base`) holds
- * the whole conversation; each later one (`delta`) keeps the first `keepTokens` tokens and
- * `keepMessages` messages of the state before it and adds its own. A save appends a delta; a
- * record cut short at the end of the file (a save that did not finish) is left out on reading,
- * so the state before it loads. Version 1 (a magic line, a header and one state) is still read.
+ * header and a KV cache state in llama.cpp's sequence format. The first record (`base`) names
+ * the model; each later one (`delta`) keeps the first `keepTokens` tokens and `keepMessages`
+ * messages of the state before it and adds its own. A save writes one record, or several when
+ * its state is large; a record cut short at the end of the file (a save that did not finish) is
+ * left out on reading, so the state before it loads. Version 1 (a magic line, a header and one
+ * state) is still read.
  */
 import { randomBytes } from 'node:crypto';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';

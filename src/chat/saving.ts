@@ -4,8 +4,8 @@
  * path appends what changed since: the messages after the ones still saved, and the KV cells of
  * the tokens after the longest prefix still saved. The whole file is written again when the
  * saved tokens that no longer count outweigh half of those that do, when the file was replaced
- * meanwhile, or when the context cannot save a range (no free sequence slot, or a KV cache that
- * is not unified).
+ * or appended to by another writer meanwhile, or when the context cannot save a range (no free
+ * sequence slot, or a KV cache that is not unified).
  */
 import { resolve } from 'node:path';
 import { z } from 'zod';
