@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace hermes3 {
@@ -61,6 +62,8 @@ Napi::Function ContextWrap::Define(Napi::Env env) {
         InstanceMethod<&ContextWrap::SaveSequence>("saveSequence"),
         InstanceMethod<&ContextWrap::RestoreSequence>("restoreSequence"),
         InstanceMethod<&ContextWrap::SetLoras>("setLoras"),
+        InstanceMethod<&ContextWrap::SaveSequenceRange>("saveSequenceRange"),
+        InstanceMethod<&ContextWrap::AppendSequence>("appendSequence"),
         InstanceMethod<&ContextWrap::Dispose>("dispose"),
     });
 }
@@ -285,6 +288,96 @@ Napi::Value ContextWrap::SetLoras(const Napi::CallbackInfo & info) {
             return changed;
         },
         [](Napi::Env env, bool & changed) -> Napi::Value { return Napi::Boolean::New(env, changed); });
+}
+
+// A range of a sequence's cells is saved and restored through a scratch sequence. That is only
+// possible when both sequences live in one stream of the KV cache: llama.cpp copies between
+// streams only whole buffers (and asserts otherwise).
+static void CheckScratch(Napi::Env env, const ContextHandle & h, int32_t seq, int32_t scratch) {
+    if (scratch == seq || scratch < 0 || (uint32_t) scratch >= llama_n_seq_max(h.ctx)) {
+        Throw(env, "ERR_STATE", "the scratch sequence must be another sequence of this context");
+    }
+    if (llama_n_ctx_seq(h.ctx) != llama_n_ctx(h.ctx)) {
+        Throw(env, "ERR_STATE", "ranges of a sequence are saved and restored only in a context with a unified KV cache (kvUnified: true)");
+    }
+    if (h.scheduler->Busy(seq) || h.scheduler->Busy(scratch)) Throw(env, "ERR_BUSY", "the sequence is generating");
+}
+
+// saveSequenceRange(seq, scratch, from, to) -> Promise<Buffer>: the state of the sequence's cells
+// at positions [from, to) (to < 0: to the end), in llama.cpp's sequence state format. The cells
+// are shared with the empty scratch sequence (no copy in a unified cache) and saved from there.
+Napi::Value ContextWrap::SaveSequenceRange(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    std::shared_ptr<ContextHandle> handle = Require(env);
+    const int32_t seq = info[0].As<Napi::Number>().Int32Value();
+    const int32_t scratch = info[1].As<Napi::Number>().Int32Value();
+    const int32_t from = info[2].As<Napi::Number>().Int32Value();
+    const int32_t to = info[3].As<Napi::Number>().Int32Value();
+    CheckScratch(env, *handle, seq, scratch);
+    using Bytes = std::vector<uint8_t>;
+    return PromiseWorker<Bytes>::Run(
+        env, "hermes3:saveSequenceRange",
+        [handle, seq, scratch, from, to]() {
+            Bytes bytes;
+            llama_context * ctx = handle->ctx;
+            handle->scheduler->Call([&]() {
+                llama_memory_t mem = llama_get_memory(ctx);
+                llama_memory_seq_rm(mem, scratch, -1, -1);
+                llama_memory_seq_cp(mem, seq, scratch, from, to);
+                bytes.resize(llama_state_seq_get_size(ctx, scratch));
+                const size_t n = llama_state_seq_get_data(ctx, bytes.data(), bytes.size(), scratch);
+                llama_memory_seq_rm(mem, scratch, -1, -1);
+                if (n == 0 && !bytes.empty()) throw NativeError("ERR_STATE", "llama.cpp could not copy the sequence state");
+                bytes.resize(n);
+            });
+            return bytes;
+        },
+        [](Napi::Env env, Bytes & bytes) -> Napi::Value { return Napi::Buffer<uint8_t>::Copy(env, bytes.data(), bytes.size()); });
+}
+
+// appendSequence(seq, scratch, keep, bytes) -> Promise<number>: drops the sequence's positions from
+// `keep` on, then adds the cells of a state saved by saveSequenceRange at their saved positions,
+// which must start at `keep`. llama.cpp's restore empties its target sequence first, so the cells
+// go to the scratch sequence and are shared from there. Resolves with the positions held.
+Napi::Value ContextWrap::AppendSequence(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    std::shared_ptr<ContextHandle> handle = Require(env);
+    const int32_t seq = info[0].As<Napi::Number>().Int32Value();
+    const int32_t scratch = info[1].As<Napi::Number>().Int32Value();
+    const int32_t keep = info[2].As<Napi::Number>().Int32Value();
+    CheckScratch(env, *handle, seq, scratch);
+    Napi::Uint8Array input = info[3].As<Napi::Uint8Array>();
+    auto bytes = std::make_shared<std::vector<uint8_t>>(input.Data(), input.Data() + input.ByteLength());
+    return PromiseWorker<int32_t>::Run(
+        env, "hermes3:appendSequence",
+        [handle, seq, scratch, keep, bytes]() {
+            int32_t held = 0;
+            llama_context * ctx = handle->ctx;
+            handle->scheduler->Call([&]() {
+                llama_memory_t mem = llama_get_memory(ctx);
+                llama_memory_seq_rm(mem, seq, keep, -1);
+                handle->scheduler->Truncated(seq, keep);
+                llama_memory_seq_rm(mem, scratch, -1, -1);
+                const llama_pos end = llama_memory_seq_pos_max(mem, seq) + 1;
+                BeginErrorCapture();
+                const size_t n = llama_state_seq_set_data(ctx, bytes->data(), bytes->size(), scratch);
+                std::string errors = EndErrorCapture();
+                if (n == 0) {
+                    llama_memory_seq_rm(mem, scratch, -1, -1);
+                    throw NativeError("ERR_STATE", errors.empty() ? "the saved range does not fit this context (another model, a smaller nCtx, or a corrupt file)" : errors);
+                }
+                const llama_pos first = llama_memory_seq_pos_min(mem, scratch);
+                if (first != -1 && first != end) {
+                    llama_memory_seq_rm(mem, scratch, -1, -1);
+                    throw NativeError("ERR_STATE", "the saved range starts at position " + std::to_string(first) + " but the sequence holds " + std::to_string(end) + " positions");
+                }
+                llama_memory_seq_cp(mem, scratch, seq, -1, -1);
+                llama_memory_seq_rm(mem, scratch, -1, -1);
+                held = llama_memory_seq_pos_max(mem, seq) + 1;
+            });
+            return held;
+        },
+        [](Napi::Env env, int32_t & held) -> Napi::Value { return Napi::Number::New(env, held); });
 }
 
 Napi::Value ContextWrap::Dispose(const Napi::CallbackInfo & info) {

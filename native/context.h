@@ -26,6 +26,8 @@ class ContextWrap : public Napi::ObjectWrap<ContextWrap> {
     Napi::Value SaveSequence(const Napi::CallbackInfo & info);
     Napi::Value RestoreSequence(const Napi::CallbackInfo & info);
     Napi::Value SetLoras(const Napi::CallbackInfo & info);
+    Napi::Value SaveSequenceRange(const Napi::CallbackInfo & info);
+    Napi::Value AppendSequence(const Napi::CallbackInfo & info);
     Napi::Value Dispose(const Napi::CallbackInfo & info);
 
     std::shared_ptr<ContextHandle> handle_;

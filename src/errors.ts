@@ -194,3 +194,21 @@ export class RpcError extends Hermes3Error {
     super('ERR_RPC', message, options);
   }
 }
+
+/**
+ * A chat file cannot be written (ERR_FILE_WRITE) or loaded: it is missing or unreadable
+ * (ERR_FILE_NOT_FOUND, ERR_FILE_READ), not a chat file or damaged (ERR_CHAT_FILE), written by
+ * a newer version (ERR_CHAT_FILE_VERSION), or saved with another model (ERR_CHAT_FILE_MODEL).
+ * The chat that tried keeps its conversation.
+ */
+export class ChatFileError extends Hermes3Error {
+  readonly path: string;
+  constructor(
+    code: 'ERR_FILE_NOT_FOUND' | 'ERR_FILE_READ' | 'ERR_FILE_WRITE' | 'ERR_CHAT_FILE' | 'ERR_CHAT_FILE_VERSION' | 'ERR_CHAT_FILE_MODEL',
+    message: string,
+    details: { path: string; cause?: unknown },
+  ) {
+    super(code, message, { cause: details.cause });
+    this.path = details.path;
+  }
+}

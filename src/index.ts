@@ -29,7 +29,18 @@ export {
   type OpenAITextPart,
   type OpenAIContent,
 } from './chat/normalize.js';
-export { Chat, type ChatOptions, type SendOptions, type ChatEvent, type ChatResult, type ChatUsage, type ChatFormatter } from './chat/session.js';
+export {
+  Chat,
+  type ChatOptions,
+  type SendOptions,
+  type ChatEvent,
+  type ChatResult,
+  type ChatUsage,
+  type ChatFormatter,
+  type ChatSaveResult,
+  type ChatSaveOptions,
+  type ChatLoadResult,
+} from './chat/session.js';
 export { tokenizeParts } from './chat/tokenize.js';
 export { defineTool, toolCallGrammar, toToolSpec, type Tool, type ToolContext } from './tools/define.js';
 export { parseToolCalls, ToolCallStream, type ParsedToolCall, type ParsedOutput, type ToolStreamEvent } from './tools/parse.js';
@@ -52,6 +63,7 @@ export {
   NativeError,
   SchemaValidationError,
   RpcError,
+  ChatFileError,
 } from './errors.js';
 
 export { getBackendInfo, type BackendInfo, type DeviceInfo } from './engine/backends.js';

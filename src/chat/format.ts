@@ -3,7 +3,7 @@
  * template, and with tools to llama.cpp's NousResearch-Hermes-3-Llama-3.1-8B-tool_use.jinja
  * (quirks included: consecutive tool results share one turn that ends without a newline).
  */
-import type { PromptPart, ToolCall, ToolSpec } from './messages.js';
+import type { ChatMessage, PromptPart, ToolCall, ToolSpec } from './messages.js';
 import { normalizeMessages, normalizeTools, type ChatMessageInput, type ToolSpecInput } from './normalize.js';
 import { pyJson, pythonType } from './pyjson.js';
 
@@ -72,13 +72,44 @@ export function renderChat(input: readonly ChatMessageInput[], options: FormatOp
   const messages = normalizeMessages(input);
   const tools = options?.tools == null ? [] : normalizeTools(options.tools);
   const out = new Parts();
-  if (tools.length > 0) {
+  renderToolsTurn(out, tools);
+  renderMessages(out, messages, 0, messages.length);
+  if (options?.addGenerationPrompt ?? true) {
     out.special(IM_START);
-    out.text(`system\n${TOOLS_INTRO}${tools.map(renderTool).join('\n')}${TOOLS_OUTRO}`);
-    out.special(IM_END);
-    out.text('\n');
+    out.text('assistant\n');
   }
-  messages.forEach((m, i) => {
+  return out.parts;
+}
+
+/**
+ * The parts of `messages[from, to)` as they stand inside the whole prompt of `messages` (a
+ * message's neighbours decide how a run of tool results opens and closes). Concatenated over
+ * consecutive ranges that split no run of tool results, they give renderChat's parts.
+ */
+export function renderMessageRange(messages: readonly ChatMessage[], from: number, to: number): PromptPart[] {
+  const out = new Parts();
+  renderMessages(out, messages, from, to);
+  return out.parts;
+}
+
+/** The parts of the function-calling system turn for `tools` (none without tools). */
+export function renderToolsTurnParts(tools: readonly ToolSpec[]): PromptPart[] {
+  const out = new Parts();
+  renderToolsTurn(out, tools);
+  return out.parts;
+}
+
+function renderToolsTurn(out: Parts, tools: readonly ToolSpec[]): void {
+  if (tools.length === 0) return;
+  out.special(IM_START);
+  out.text(`system\n${TOOLS_INTRO}${tools.map(renderTool).join('\n')}${TOOLS_OUTRO}`);
+  out.special(IM_END);
+  out.text('\n');
+}
+
+function renderMessages(out: Parts, messages: readonly ChatMessage[], from: number, to: number): void {
+  for (let i = from; i < to; i++) {
+    const m = messages[i];
     const prev = messages[i - 1];
     const next = messages[i + 1];
     if (m.role === 'tool') {
@@ -89,7 +120,7 @@ export function renderChat(input: readonly ChatMessageInput[], options: FormatOp
       }
       out.text(`<tool_response>\n${m.content}\n</tool_response>${next ? '\n' : ''}`);
       if (!next || next.role !== 'tool') out.special(IM_END);
-      return;
+      continue;
     }
     out.special(IM_START);
     if (m.role === 'assistant' && m.toolCalls !== undefined) {
@@ -102,12 +133,7 @@ export function renderChat(input: readonly ChatMessageInput[], options: FormatOp
     }
     out.special(IM_END);
     out.text('\n');
-  });
-  if (options?.addGenerationPrompt ?? true) {
-    out.special(IM_START);
-    out.text('assistant\n');
   }
-  return out.parts;
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
- * A chat: the conversation's history and the KV cache of one sequence. Each turn renders the
- * whole conversation and evaluates only what follows the longest prefix already cached; the
- * model's replies are kept as the token ids it generated, so that prefix covers them too.
+ * A chat: the conversation's history and the KV cache of one sequence. Each turn evaluates only
+ * what follows the longest prefix already cached; the model's replies are kept as the token ids
+ * it generated, so that prefix covers them too. In ChatML the token ids of each message are kept
+ * as well (turn-tokens.ts), so a turn tokenizes only its own messages.
  */
 import { z } from 'zod';
 import { BusyError, ContextOverflowError, DisposedError, OptionsError, SchemaValidationError } from '../errors.js';
@@ -16,14 +17,16 @@ import { ToolCallStream, parseToolCalls, type ParsedToolCall } from '../tools/pa
 import { parseLooseJson } from '../tools/pyliteral.js';
 import type { ChatMessage, ToolSpec } from './messages.js';
 import { normalizeMessages, type ChatMessageInput } from './normalize.js';
-import { readChatFile, writeChatFile } from './persist.js';
 import { promptTokens } from './prompt.js';
+import { ChatSaver, saveSchema, type ChatLoadResult, type ChatSaveResult, type SaveOptions } from './saving.js';
+import { ChatTokens } from './turn-tokens.js';
 import { chatSchema, generationShape, turnSchema, type ChatEvent, type ChatOptions, type ChatResult, type ChatUsage, type SendOptions, type TurnOptions } from './types.js';
 import { jsonModePrompt } from './json-mode.js';
 import { runToolCalls, toolResponse } from './tool-runner.js';
 
 export type { ChatFormatter } from './prompt.js';
 export type { ChatOptions, SendOptions, ChatUsage, ChatEvent, ChatResult } from './types.js';
+export type { ChatLoadResult, ChatSaveResult, SaveOptions as ChatSaveOptions } from './saving.js';
 
 export class Chat {
   private readonly options: z.output<typeof chatSchema>;
@@ -36,6 +39,8 @@ export class Chat {
   private starting: Promise<Sequence> | undefined;
   private busy = false;
   private disposed = false;
+  private readonly promptCache: ChatTokens;
+  private readonly saver: ChatSaver;
 
   /** @internal use model.chat() */
   constructor(
@@ -45,6 +50,8 @@ export class Chat {
     this.options = parseOptions(chatSchema, options, 'chat');
     this.defaults = Object.fromEntries(Object.entries(options).filter(([k, v]) => k in generationShape && v !== undefined));
     this.messages = normalizeMessages(this.options.history ?? [], 'history');
+    this.promptCache = new ChatTokens(model);
+    this.saver = new ChatSaver(model);
   }
 
   get systemPrompt(): string | undefined {
@@ -106,33 +113,43 @@ export class Chat {
     return result!;
   }
 
-  /** Saves the conversation and its KV cache; load() resumes it without evaluating it again. */
-  async save(path: string): Promise<void> {
+  /**
+   * Saves the conversation and its KV cache; load() resumes it without evaluating it again. The
+   * first save to a path writes the whole state; later saves of this chat to it append only what
+   * changed since (the new turns' messages and KV cells). A save cut short (the process stopped)
+   * leaves the file's previous state loadable.
+   */
+  async save(path: string, options: SaveOptions = {}): Promise<ChatSaveResult> {
     this.assertIdle();
-    const seq = await this.ensureSequence();
-    const { tokens, state } = await seq.saveState();
-    await writeChatFile(path, {
-      model: this.modelIdentity(),
-      systemPrompt: this.options.systemPrompt,
-      messages: this.messages,
-      replies: [...this.replies],
-      tokens,
-    }, state);
+    if (typeof path !== 'string' || path === '') throw new OptionsError(`Invalid path for save: expected a file path, received ${JSON.stringify(path)}`);
+    const opts = parseOptions(saveSchema, options, 'save');
+    this.busy = true;
+    try {
+      const seq = await this.ensureSequence();
+      return await this.saver.save(path, seq, { systemPrompt: this.options.systemPrompt, messages: this.messages, replies: this.replies }, opts);
+    } finally {
+      this.busy = false;
+    }
   }
 
-  /** Restores a conversation saved by save(), with its KV cache. */
-  async load(path: string): Promise<void> {
+  /**
+   * Restores a conversation saved by save(), with its KV cache. A file of another model, a
+   * damaged or foreign file is a ChatFileError, and the chat keeps its own conversation.
+   */
+  async load(path: string): Promise<ChatLoadResult> {
     this.assertIdle();
-    const { header, state } = await readChatFile(path);
-    const mine = this.modelIdentity();
-    if (JSON.stringify(header.model) !== JSON.stringify(mine)) {
-      throw new OptionsError(`${path} was saved with another model (${JSON.stringify(header.model)}); this chat runs ${JSON.stringify(mine)}`);
+    if (typeof path !== 'string' || path === '') throw new OptionsError(`Invalid path for load: expected a file path, received ${JSON.stringify(path)}`);
+    this.busy = true;
+    try {
+      const seq = await this.ensureSequence();
+      const { snap, result } = await this.saver.load(path, seq);
+      this.options.systemPrompt = snap.systemPrompt;
+      this.messages = snap.messages;
+      this.replies = snap.replies;
+      return result;
+    } finally {
+      this.busy = false;
     }
-    const seq = await this.ensureSequence();
-    await seq.restoreState({ tokens: header.tokens, state });
-    this.options.systemPrompt = header.systemPrompt;
-    this.messages = header.messages;
-    this.replies = new Map(header.replies);
   }
 
   /** Frees the chat's sequence (and its own context). */
@@ -150,18 +167,14 @@ export class Chat {
 
   private assertIdle(): void {
     if (this.disposed) throw new DisposedError('the chat has been disposed');
-    if (this.busy) throw new BusyError('the chat is answering; wait for the reply or abort it first');
-  }
-
-  private modelIdentity() {
-    const { architecture, nParams, nVocab, fileType } = this.model.info;
-    return { architecture, nParams, nVocab, fileType };
+    if (this.busy) throw new BusyError('the chat is answering, saving or loading; wait for it (or abort the reply) first');
   }
 
   private ensureSequence(): Promise<Sequence> {
     this.starting ??= (async () => {
       if (this.options.context) return this.options.context.sequence();
-      this.ownContext = await this.model.createContext({ nCtx: this.options.nCtx });
+      // a second slot (cells shared, no memory of its own) lets save() write ranges of the cache
+      this.ownContext = await this.model.createContext({ nCtx: this.options.nCtx, nSeqMax: 2 });
       return this.ownContext.sequence();
     })();
     return this.starting;
@@ -184,9 +197,13 @@ export class Chat {
     let dropped = 0;
     for (;;) {
       const system = this.system(extraSystem);
-      const messages = [...system, ...this.messages, ...pending];
-      const replies = new Map([...this.replies].map(([i, t]) => [i + system.length, t]));
-      const tokens = promptTokens(this.model, this.options.chatFormat, messages, { tools, replies });
+      const tokens =
+        this.options.chatFormat === 'chatml'
+          ? this.promptCache.prompt(system, tools, [...this.messages, ...pending], this.replies)
+          : promptTokens(this.model, this.options.chatFormat, [...system, ...this.messages, ...pending], {
+              tools,
+              replies: new Map([...this.replies].map(([i, t]) => [i + system.length, t])),
+            });
       if (tokens.length + reserve <= room) return { tokens, dropped };
       if (this.options.contextOverflow === 'error' || this.messages.length === 0) {
         throw new ContextOverflowError(

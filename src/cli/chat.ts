@@ -56,9 +56,14 @@ async function command(chat: Chat, line: string, out: NodeJS.WritableStream): Pr
         out.write(`usage: /${name} FILE\n`);
         return true;
       }
-      if (name === 'save') await chat.save(arg);
-      else await chat.load(arg);
-      out.write(name === 'save' ? `saved to ${arg}\n` : `loaded ${arg} (${chat.history.length} messages)\n`);
+      if (name === 'save') {
+        const r = await chat.save(arg);
+        out.write(`saved to ${arg} (${r.mode === 'append' ? `${r.bytesWritten} bytes appended` : `${r.bytesWritten} bytes`})\n`);
+      } else {
+        const r = await chat.load(arg);
+        out.write(`loaded ${arg} (${chat.history.length} messages)\n`);
+        if (r.tornBytes > 0) out.write(`its last save was cut short (${r.tornBytes} bytes left out): the save before it was loaded\n`);
+      }
       return true;
     default:
       out.write(`unknown command /${name}; /help lists the commands\n`);

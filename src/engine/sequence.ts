@@ -150,6 +150,62 @@ export class Sequence {
     this.cached = 0;
   }
 
+  /**
+   * The KV cache state of positions [from, to) (to: default cachedTokens) with their token ids:
+   * what appendState() adds after the first `from` tokens. Takes a free sequence slot of the
+   * context for a moment (BusyError when there is none) and needs a unified KV cache
+   * (kvUnified, the default).
+   */
+  async saveStateRange(from: number, to: number = this.cached): Promise<{ from: number; tokens: number[]; state: Buffer }> {
+    this.assertLive();
+    if (this.running) throw new BusyError('the sequence is generating; wait for it or abort it first');
+    if (!Number.isInteger(from) || !Number.isInteger(to) || from < 0 || from > to || to > this.cached) {
+      throw new OptionsError(`Invalid range for saveStateRange: expected integers 0 <= from <= to <= ${this.cached} (the cached tokens), received ${from} and ${to}`);
+    }
+    const scratch = this.context.sequence();
+    try {
+      const state = await this.context.native.saveSequenceRange(this.id, scratch.id, from, to);
+      return { from, tokens: this.history.slice(from, to), state };
+    } catch (err) {
+      throw fromNative(err, 'cannot save the sequence state');
+    } finally {
+      await scratch.dispose();
+    }
+  }
+
+  /**
+   * Keeps the first `saved.from` cached tokens and adds a state saved by saveStateRange(from)
+   * after them, its cells at their saved positions. On failure the sequence keeps what it held
+   * before `from` (or less), and says so in cachedTokens.
+   */
+  async appendState(saved: { from: number; tokens: readonly number[]; state: Uint8Array }): Promise<void> {
+    this.assertLive();
+    if (this.running) throw new BusyError('the sequence is generating; wait for it or abort it first');
+    const { from } = saved;
+    if (!Number.isInteger(from) || from < 0 || from > this.cached) {
+      throw new OptionsError(`Invalid from for appendState: the sequence holds ${this.cached} cached tokens, the state starts at ${from}`);
+    }
+    const tokens = this.checkTokens(saved.tokens);
+    const scratch = this.context.sequence();
+    this.history = this.history.slice(0, from);
+    this.cached = from;
+    try {
+      let held = from;
+      if (saved.state.length > 0) held = await this.context.native.appendSequence(this.id, scratch.id, from, saved.state);
+      else await this.context.native.removeTokens(this.id, from, -1);
+      if (held !== from + tokens.length) {
+        await this.context.native.removeTokens(this.id, from, -1);
+        throw new OptionsError(`the saved state holds ${held - from} tokens but ${tokens.length} token ids came with it; the file does not belong together`);
+      }
+      this.history.push(...tokens);
+      this.cached = this.history.length;
+    } catch (err) {
+      throw fromNative(err, 'cannot restore the sequence state');
+    } finally {
+      await scratch.dispose();
+    }
+  }
+
   /** Aborts a running generation, frees the KV cells and returns the slot to the context. */
   async dispose(): Promise<void> {
     if (this.disposed) return;

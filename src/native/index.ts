@@ -119,6 +119,10 @@ export interface NativeContext {
    * KV cache is cleared then).
    */
   setLoras(loras: NativeLoraUse[]): Promise<boolean>;
+  /** the state of the cells at positions [from, to) (to < 0: to the end), saved through the empty sequence `scratch` */
+  saveSequenceRange(seq: number, scratch: number, from: number, to: number): Promise<Buffer>;
+  /** drops positions from `keep` on and adds the cells of a saveSequenceRange state (starting at `keep`); resolves with the positions held */
+  appendSequence(seq: number, scratch: number, keep: number, state: Uint8Array): Promise<number>;
   stats(): {
     nCtx: number;
     nCtxSeq: number;
