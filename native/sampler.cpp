@@ -1,5 +1,7 @@
 #include "sampler.h"
 
+#include "log.h"
+
 #include "model.h"
 
 #include <string>
@@ -49,19 +51,34 @@ SamplerWrap::SamplerWrap(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Sam
         // a lazy grammar waits for a trigger pattern (e.g. "<tool_call>") before it constrains
         Napi::Value triggers = o.Get("grammarTriggerPatterns");
         llama_sampler * gs = nullptr;
+        // llama.cpp's parser logs why it refused the grammar: that goes into the error
+        std::vector<std::string> patterns;
         if (triggers.IsArray()) {
             Napi::Array arr = triggers.As<Napi::Array>();
-            std::vector<std::string> patterns;
             for (uint32_t i = 0; i < arr.Length(); i++) patterns.push_back(arr.Get(i).As<Napi::String>());
-            std::vector<const char *> ptrs;
-            for (auto & p : patterns) ptrs.push_back(p.c_str());
-            gs = llama_sampler_init_grammar_lazy_patterns(vocab, g.c_str(), root.c_str(), ptrs.data(), ptrs.size(), nullptr, 0);
-        } else {
-            gs = llama_sampler_init_grammar(vocab, g.c_str(), root.c_str());
         }
+        BeginErrorCapture();
+        try {
+            if (triggers.IsArray()) {
+                std::vector<const char *> ptrs;
+                for (auto & p : patterns) ptrs.push_back(p.c_str());
+                gs = llama_sampler_init_grammar_lazy_patterns(vocab, g.c_str(), root.c_str(), ptrs.data(), ptrs.size(), nullptr, 0);
+            } else {
+                gs = llama_sampler_init_grammar(vocab, g.c_str(), root.c_str());
+            }
+        } catch (const std::exception & e) {
+            EndErrorCapture();
+            handle_.reset();
+            Throw(env, "ERR_INVALID_GRAMMAR", std::string("the GBNF grammar could not be used: ") + e.what());
+        }
+        std::string why = EndErrorCapture();
         if (!gs) {
             handle_.reset();
-            Throw(env, "ERR_INVALID_GRAMMAR", "the GBNF grammar could not be parsed (llama.cpp rejected it)");
+            const size_t nl = why.find('\n');
+            if (nl != std::string::npos) why.resize(nl);
+            Throw(env, "ERR_INVALID_GRAMMAR",
+                  "the GBNF grammar could not be parsed" + (why.empty() ? std::string(" (llama.cpp rejected it)") : ": " + why) +
+                      "; check it against llama.cpp's GBNF syntax, or pass a JSON schema to schemaToGrammar()");
         }
         handle_->grammar = gs;
     }

@@ -12,7 +12,7 @@ import { AbortError, Chat, DisposedError, ModelLoadError, OptionsError, SchemaVa
 import { readGgufHeader } from '../../src/gguf/reader.js';
 import { writeGguf } from '../../src/gguf/writer.js';
 import { GgufValueType, type GgufTypedValue } from '../../src/gguf/types.js';
-import { FIXTURES } from '../fixtures.js';
+import { FIXTURES, root, runNode } from '../fixtures.js';
 import { generate, greedy } from './helpers.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'hermes3-bad-model-'));
@@ -252,5 +252,24 @@ describe('dispose and abort while loading', () => {
     else expect((r as IteratorResult<ChatEvent>).value).toMatchObject({ type: 'done', finishReason: 'abort', text: '' });
     expect(() => chat.send('again')).toThrow(DisposedError);
     await model.dispose();
+  });
+
+  it('says why llama.cpp refused a hand-written grammar, and writes nothing to stderr', async () => {
+    // a separate process, so that its stderr is all there is to read
+    const script = `
+      import { loadModel } from ${JSON.stringify(join(root, 'dist', 'index.js'))};
+      const model = await loadModel({ modelPath: ${JSON.stringify(FIXTURES.q8)} });
+      const ctx = await model.createContext({ nCtx: 256 });
+      try {
+        for await (const _ of ctx.sequence().generate('hi', { grammar: 'root ::= "a" | b' })) {}
+      } catch (err) {
+        console.log(err.constructor.name + ': ' + err.message);
+      }
+      await model.dispose();
+    `;
+    const r = await runNode(['--input-type=module', '-e', script]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^OptionsError: the GBNF grammar could not be parsed: .*Undefined rule identifier 'b'/);
+    expect(r.stderr).toBe('');
   });
 });

@@ -103,6 +103,8 @@ describe('lifetime', () => {
     const bad = await generate(seq, prompt, { grammar: 'root ::= (' }).catch((e) => e);
     expect(bad).toBeInstanceOf(OptionsError);
     expect(bad.code).toBe('ERR_OPTIONS');
+    // llama.cpp's reason is in the message (its parser logs it; nothing is printed to stderr)
+    expect(bad.message).toMatch(/the GBNF grammar could not be parsed: .*error parsing grammar: .+; check it against llama\.cpp's GBNF syntax/);
     // the sequence is still usable after the failed start
     expect((await generate(seq, prompt, { maxTokens: 3 })).tokens).toHaveLength(3);
     await ctx.dispose();
