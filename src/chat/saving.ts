@@ -7,9 +7,10 @@
  * or appended to by another writer meanwhile, or when the context cannot save a range (no free
  * sequence slot, or a KV cache that is not unified).
  */
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { z } from 'zod';
 import { BusyError, ChatFileError, NativeError } from '../errors.js';
+import type { Context } from '../engine/context.js';
 import type { Model } from '../engine/model.js';
 import { commonPrefix, type Sequence } from '../engine/sequence.js';
 import { int } from '../engine/validate.js';
@@ -76,10 +77,16 @@ interface Saved {
   torn: boolean;
 }
 
-/** Identity of a model for chat files: a state is only meaningful to the model that made it. */
-export function modelIdentity(model: Model): ModelIdentity {
+/**
+ * Identity of a model for chat files: a state is only meaningful to the model that made it, with
+ * the LoRA adapters its context applied (file name and scale; absent without adapters).
+ */
+export function modelIdentity(model: Model, context?: Context): ModelIdentity {
   const { architecture, name, nParams, sizeBytes, nLayer, nEmbd, nHeadKv, nVocab, fileType } = model.info;
-  return { architecture, name, nParams, sizeBytes, nLayer, nEmbd, nHeadKv, nVocab, fileType };
+  const id: ModelIdentity = { architecture, name, nParams, sizeBytes, nLayer, nEmbd, nHeadKv, nVocab, fileType };
+  const lora = context?.lora.map(({ adapter, scale }) => `${basename(adapter.path)}@${scale}`).join(',');
+  if (lora) id.lora = lora;
+  return id;
 }
 
 export class ChatSaver {
@@ -121,7 +128,7 @@ export class ChatSaver {
     try {
       const first = await reader.next();
       if (!first) throw new ChatFileError('ERR_CHAT_FILE', `${path} is not a hermes3 chat file: it holds no conversation; pass a file written by chat.save()`, { path });
-      this.checkModel(path, first.record.model!, reader.version);
+      this.checkModel(path, first.record.model!, reader.version, seq.context);
       let messages: ChatMessage[] = [];
       let replies = new Map<number, number[]>();
       let systemPrompt: string | undefined;
@@ -226,7 +233,7 @@ export class ChatSaver {
         throw err;
       }
     }
-    const model = kind === 'base' ? modelIdentity(this.model) : undefined;
+    const model = kind === 'base' ? modelIdentity(this.model, seq.context) : undefined;
     const systemPrompt = snap.systemPrompt ?? null;
     const messages = snap.messages.slice(keepMessages);
     const replies = [...snap.replies].filter(([i]) => i >= keepMessages);
@@ -261,14 +268,19 @@ export class ChatSaver {
     this.saved = { ...saved, messages: saved.messages.slice(), replies: new Map(saved.replies) };
   }
 
-  private checkModel(path: string, saved: ModelIdentity, version: number): void {
-    const mine = modelIdentity(this.model);
-    // version 1 files name fewer properties of the model
-    const keys = version === 1 ? ['architecture', 'nParams', 'nVocab', 'fileType'] : Object.keys(mine);
+  private checkModel(path: string, saved: ModelIdentity, version: number, context: Context): void {
+    const mine = modelIdentity(this.model, context);
+    // version 1 files name fewer properties of the model; adapters are named only when there are some
+    const keys = version === 1 ? ['architecture', 'nParams', 'nVocab', 'fileType'] : [...new Set([...Object.keys(mine), ...(saved?.lora !== undefined ? ['lora'] : [])])];
     const differs = keys.filter((k) => saved?.[k] !== mine[k]);
     if (differs.length > 0) {
-      const show = (m: ModelIdentity | undefined) => `${m?.name || m?.architecture} (${differs.map((k) => `${k} ${JSON.stringify(m?.[k])}`).join(', ')})`;
-      throw new ChatFileError('ERR_CHAT_FILE_MODEL', `${path} was saved with another model, ${show(saved)}; this chat runs ${show(mine)}: load it into a chat of the model it was saved with`, { path });
+      const show = (m: ModelIdentity | undefined) => `${m?.name || m?.architecture} (${differs.map((k) => `${k} ${k === 'lora' && m?.[k] === undefined ? 'none' : JSON.stringify(m?.[k])}`).join(', ')})`;
+      const what = differs.every((k) => k === 'lora') ? 'other LoRA adapters' : 'another model';
+      throw new ChatFileError(
+        'ERR_CHAT_FILE_MODEL',
+        `${path} was saved with ${what}, ${show(saved)}; this chat runs ${show(mine)}: load it into a chat of the model (and adapters) it was saved with`,
+        { path },
+      );
     }
   }
 }

@@ -174,6 +174,28 @@ describe('LoRA adapters', () => {
   });
 });
 
+describe('chat files and adapters', () => {
+  it('a chat saved under an adapter loads only into a context applying the same adapters', async () => {
+    const adapter = await model.loadLora(ADAPTER_A);
+    const file = join(scratch, 'adapted.chat');
+    const adapted = await model.createContext({ nCtx: 512, nSeqMax: 2, threads: THREADS, lora: [{ adapter, scale: 0.5 }] });
+    const chat = model.chat({ context: adapted, temperature: 0, maxTokens: 4 });
+    await chat.ask('Hello');
+    await chat.save(file);
+    await chat.dispose();
+    const plain = await model.createContext({ nCtx: 512, nSeqMax: 2, threads: THREADS, lora: [] });
+    const err = await model.chat({ context: plain }).load(file).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ERR_CHAT_FILE_MODEL' });
+    expect((err as Error).message).toMatch(/was saved with other LoRA adapters, .*lora "a\.gguf@0\.5".*this chat runs .*lora none/);
+    const same = model.chat({ context: adapted });
+    expect((await same.load(file)).messages).toBe(2);
+    await same.dispose();
+    await plain.dispose();
+    await adapted.dispose();
+    await adapter.dispose();
+  });
+});
+
 describe('memory planning with adapters', () => {
   it('counts the adapter files tensor bytes, and adapterBytes', async () => {
     const tensorBytes = (await readGgufHeader(ADAPTER_A)).tensors.reduce((n, t) => n + t.sizeBytes, 0);
