@@ -283,7 +283,7 @@ describe('chat files', () => {
       const err = await b.load(path).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ChatFileError);
       expect(err).toMatchObject({ code: 'ERR_CHAT_FILE_MODEL', path });
-      expect((err as Error).message).toMatch(/was saved with another model, .*fileType "F16".*; this chat runs .*fileType "Q8_0".*: load it into a chat of the model it was saved with/);
+      expect((err as Error).message).toMatch(/was saved with another model, .*fileType "F16".*; this chat runs .*fileType "Q8_0".*: load it into a chat of the model \(and adapters\) it was saved with/);
       expect(b.history).toEqual(history);
       expect((await b.ask('Again')).usage.cachedTokens).toBeGreaterThan(0);
       await b.dispose();
