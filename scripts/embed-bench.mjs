@@ -4,7 +4,7 @@
 //   - hermes3-native, batched (embed(texts)) and one input per call
 //   - node-llama-cpp's getEmbeddingFor(), one input per call (its API has no batch)
 // Prints inputs/s and tokens/s per engine (medians over rounds) and ratios to the C API.
-//   node scripts/embed-bench.mjs [MODEL.gguf] [--inputs 48] [--rounds 3] [--threads 2] [--ctx 2048]
+//   node scripts/embed-bench.mjs [MODEL.gguf] [--inputs 48] [--rounds 3] [--threads 2] [--ctx 2048] [--min-words 20] [--max-words 120]
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -16,7 +16,7 @@ import { writeSyntheticModel } from '../dist/testing/index.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { inputs: { type: 'string', default: '48' }, rounds: { type: 'string', default: '3' }, threads: { type: 'string', default: '2' }, ctx: { type: 'string', default: '2048' } },
+  options: { inputs: { type: 'string', default: '48' }, rounds: { type: 'string', default: '3' }, threads: { type: 'string', default: '2' }, ctx: { type: 'string', default: '2048' }, 'min-words': { type: 'string', default: '20' }, 'max-words': { type: 'string', default: '120' } },
 });
 const cache = join(homedir(), '.cache', 'hermes3', 'bench');
 let modelPath = positionals[0];
@@ -30,9 +30,11 @@ const rounds = Number(values.rounds);
 const reference = join(import.meta.dirname, '..', 'build', 'Release', 'hermes3-embed-reference');
 if (!existsSync(reference)) throw new Error(`${reference} is missing: build the addon from source (npm run build:native)`);
 
-// documents of 20 to 120 words, as a retrieval index holds
+// documents of 20 to 120 words (by default), as a retrieval index holds
+const minWords = Number(values['min-words']);
+const span = Math.max(1, Number(values['max-words']) - minWords);
 const words = 'the llama walks across high mountain passes carrying wool salt and news between valleys where farmers grow potatoes and quinoa under a thin cold sky'.split(' ');
-const texts = Array.from({ length: Number(values.inputs) }, (_, i) => Array.from({ length: 20 + ((i * 37) % 100) }, (_, k) => words[(i * 7 + k * 3) % words.length]).join(' '));
+const texts = Array.from({ length: Number(values.inputs) }, (_, i) => Array.from({ length: minWords + ((i * 37) % span) }, (_, k) => words[(i * 7 + k * 3) % words.length]).join(' '));
 
 const model = await loadModel({ modelPath });
 const ectx = await model.createEmbeddingContext({ nCtx, nSeqMax: 64, threads });
