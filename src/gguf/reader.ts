@@ -94,6 +94,22 @@ class Cursor {
     this.pos += n;
   }
 
+  /**
+   * Skips one string (u64 length, then its bytes) of an array element: the fast path reads the
+   * length without a BigInt and builds no message, since a vocabulary has hundreds of thousands.
+   */
+  skipString(what: () => string): void {
+    if (this.pos + 8 <= this.buf.length) {
+      const n = this.buf.readUInt32LE(this.pos + 4) * 0x100000000 + this.buf.readUInt32LE(this.pos);
+      if (n <= MAX_STRING && this.pos + 8 + n <= this.buf.length) {
+        this.pos += 8 + n;
+        return;
+      }
+    }
+    // the slow path says what is wrong: a length past the limit, or the end of the data
+    this.skip(this.count(`length of ${what()}`, MAX_STRING), what());
+  }
+
   str(what: string): string {
     const n = this.count(`length of ${what}`, MAX_STRING);
     this.need(n, what);
@@ -179,7 +195,7 @@ function* skipArray(c: Cursor, type: GgufValueType, n: number, key: string): Ste
   const size = SCALAR_SIZES[type];
   if (type === GgufValueType.STRING) {
     for (let i = 0; i < n; i++) {
-      c.skip(c.count(`length of element ${i} of ${key}`, MAX_STRING), `element ${i} of ${key}`);
+      c.skipString(() => `element ${i} of ${key}`);
       if ((i & 4095) === 4095) yield;
     }
   } else if (type === GgufValueType.BOOL) {
