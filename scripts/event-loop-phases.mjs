@@ -1,0 +1,38 @@
+#!/usr/bin/env node
+// Event-loop delay per phase of a soak cycle: a 1 ms timer records the longest gap while each
+// phase runs (load, context, chat turns, a tool turn, an abort, save, load, dispose), over a
+// bounded number of cycles on the tiny synthetic model (written by scripts/soak.mjs). Prints the
+// worst gap per phase in ms; run it with --cpu-prof to see what the main thread did then.
+//   node scripts/event-loop-phases.mjs [CYCLES=60]
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { defineTool, loadModel } from '../dist/index.js';
+import { existsSync } from 'node:fs';
+import { writeSyntheticModel } from '../dist/testing/index.js';
+const modelPath = join(tmpdir(), 'hermes3-soak-tiny-q8_0.gguf');
+if (!existsSync(modelPath)) await writeSyntheticModel({ path: modelPath, shape: 'tiny', quant: 'Q8_0', seed: 7 });
+let phase = 'start'; const worst = {};
+let last = performance.now();
+setInterval(() => { const now = performance.now(); const gap = now - last - 1; last = now; if (gap > (worst[phase]?.[0] ?? 0)) worst[phase] = [gap]; }, 1).unref();
+const tool = defineTool({ name: 'lookup', description: 'Looks a word up', parameters: z.object({ word: z.enum(['sea', 'sky']) }), handler: ({ word }) => ({ word, meaning: 'blue' }) });
+const tick = () => new Promise((r) => setTimeout(r, 5));
+const P = async (name, f) => { phase = name; last = performance.now(); const r = await f(); await tick(); phase = 'idle'; return r; };
+const n = Number(process.argv[2] ?? 60);
+for (let i = 0; i < n; i++) {
+  const model = await P('loadModel', () => loadModel({ modelPath }));
+  const context = await P('createContext', () => model.createContext({ nCtx: 2048, nSeqMax: 2 }));
+  const chat = model.chat({ context, systemPrompt: 'You are Hermes.', temperature: 0.7, maxTokens: 24 });
+  await P('ask', () => chat.ask('Hello there'));
+  await P('tool', () => chat.ask('Look up sea', { tools: [tool], toolChoice: 'required', maxSteps: 2, maxTokens: 60 }));
+  await P('abort', async () => { const c = new AbortController(); let k = 0; for await (const ev of chat.send('Tell me a long story', { signal: c.signal, maxTokens: 400 })) if (ev.type === 'text' && ++k === 5) c.abort(); });
+  const file = join(tmpdir(), 'phase.chat');
+  await P('save', () => chat.save(file));
+  const restored = model.chat({ context, maxTokens: 8 });
+  await P('load', () => restored.load(file));
+  await P('ask2', () => restored.ask('And then?'));
+  await P('disposeChats', async () => { await restored.dispose(); await chat.dispose(); });
+  await P('disposeContext', () => context.dispose());
+  await P('disposeModel', () => model.dispose());
+}
+console.log(Object.fromEntries(Object.entries(worst).map(([k, v]) => [k, v[0].toFixed(1)])));
