@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Event-loop delay per phase of a soak cycle: a 1 ms timer records the longest gap while each
 // phase runs (load, context, chat turns, a tool turn, an abort, save, load, dispose), over a
-// bounded number of cycles on the tiny synthetic model (written by scripts/soak.mjs). Prints the
+// bounded number of cycles on the tiny synthetic model (written on first use). Prints the
 // worst gap per phase in ms; run it with --cpu-prof to see what the main thread did then.
 //   node scripts/event-loop-phases.mjs [CYCLES=60]
 import { tmpdir } from 'node:os';
