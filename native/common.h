@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
@@ -38,6 +39,29 @@ struct AddonData {
 };
 
 inline AddonData & GetAddonData(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
+
+// Wrapped objects whose state a worker made are built as `new X(External<shared_ptr<H>>)`.
+// NewWrapped() does that on the main thread; TakeHandle() is the constructor's side, which
+// refuses a call from JS with `usage`.
+template <typename H>
+Napi::Value NewWrapped(Napi::Env env, Napi::FunctionReference & constructor, std::shared_ptr<H> & handle) {
+    auto * owned = new std::shared_ptr<H>(std::move(handle));
+    try {
+        return constructor.New({Napi::External<std::shared_ptr<H>>::New(env, owned)});
+    } catch (...) {
+        delete owned;
+        throw;
+    }
+}
+
+template <typename H>
+std::shared_ptr<H> TakeHandle(const Napi::CallbackInfo & info, const char * usage) {
+    if (info.Length() != 1 || !info[0].IsExternal()) Throw(info.Env(), "ERR_INVALID_USE", usage);
+    auto * owned = info[0].As<Napi::External<std::shared_ptr<H>>>().Data();
+    std::shared_ptr<H> handle = std::move(*owned);
+    delete owned;
+    return handle;
+}
 
 // A flag block shared with JS through an Int32Array: JS writes, a native thread reads.
 // Slot 0: abort requested. Slot 1: chunks consumed by JS (generation backpressure).

@@ -69,14 +69,8 @@ Napi::Function ContextWrap::Define(Napi::Env env) {
 }
 
 // new Context(External<shared_ptr<ContextHandle>>): takes over the handle created by Create()
-ContextWrap::ContextWrap(const Napi::CallbackInfo & info) : Napi::ObjectWrap<ContextWrap>(info) {
-    if (info.Length() != 1 || !info[0].IsExternal()) {
-        Throw(info.Env(), "ERR_INVALID_USE", "Context objects are created by createContext()");
-    }
-    auto * handle = info[0].As<Napi::External<std::shared_ptr<ContextHandle>>>().Data();
-    handle_ = std::move(*handle);
-    delete handle;
-}
+ContextWrap::ContextWrap(const Napi::CallbackInfo & info)
+    : Napi::ObjectWrap<ContextWrap>(info), handle_(TakeHandle<ContextHandle>(info, "Context objects are created by createContext()")) {}
 
 const std::shared_ptr<ContextHandle> & ContextWrap::Require(Napi::Env env) const {
     if (!handle_) Throw(env, "ERR_DISPOSED", "the context has been disposed");
@@ -124,26 +118,14 @@ Napi::Value ContextWrap::Create(const Napi::CallbackInfo & info) {
     return PromiseWorker<Result>::Run(
         env, "hermes3:createContext",
         [model, p, draft, draftModel, loras, prio]() -> Result {
-            llama_context * ctx;
             std::string errors;
-            {
-                // creating a context sizes its graph with the model's adapters in mind
-                std::lock_guard<std::mutex> lock(model->adapters);
-                BeginErrorCapture();
-                ctx = llama_init_from_model(model->model, p);
-                errors = EndErrorCapture();
-            }
+            llama_context * ctx = model->NewContext(p, errors);
             if (!ctx) throw NativeError("ERR_CONTEXT_CREATE", errors.empty() ? "llama.cpp could not create the context" : errors);
             auto handle = std::make_shared<ContextHandle>(model, ctx);
             const bool withLoras = ApplyLoras(*handle, *loras);
             DraftConfig config = draft;
             if (draftModel) {
-                {
-                    std::lock_guard<std::mutex> lock(draftModel->adapters);
-                    BeginErrorCapture();
-                    handle->draftCtx = llama_init_from_model(draftModel->model, p);
-                    errors = EndErrorCapture();
-                }
+                handle->draftCtx = draftModel->NewContext(p, errors);
                 if (!handle->draftCtx) throw NativeError("ERR_CONTEXT_CREATE", "cannot create the draft model's context: " + (errors.empty() ? std::string("llama.cpp refused it") : errors));
                 handle->draftModel = draftModel;
                 config.draftCtx = handle->draftCtx;
@@ -154,15 +136,7 @@ Napi::Value ContextWrap::Create(const Napi::CallbackInfo & info) {
             llama_set_abort_callback(ctx, AbortCallback, handle->scheduler.get());
             return handle;
         },
-        [](Napi::Env env, Result & handle) -> Napi::Value {
-            auto * owned = new Result(std::move(handle));
-            try {
-                return GetAddonData(env).contextConstructor.New({Napi::External<Result>::New(env, owned)});
-            } catch (...) {
-                delete owned;
-                throw;
-            }
-        });
+        [](Napi::Env env, Result & handle) { return NewWrapped(env, GetAddonData(env).contextConstructor, handle); });
 }
 
 Napi::Value ContextWrap::Generate(const Napi::CallbackInfo & info) {

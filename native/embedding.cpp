@@ -79,14 +79,8 @@ Napi::Function EmbeddingWrap::Define(Napi::Env env) {
     });
 }
 
-EmbeddingWrap::EmbeddingWrap(const Napi::CallbackInfo & info) : Napi::ObjectWrap<EmbeddingWrap>(info) {
-    if (info.Length() != 1 || !info[0].IsExternal()) {
-        Throw(info.Env(), "ERR_INVALID_USE", "EmbeddingContext objects are created by createEmbeddingContext()");
-    }
-    auto * handle = info[0].As<Napi::External<std::shared_ptr<EmbeddingHandle>>>().Data();
-    handle_ = std::move(*handle);
-    delete handle;
-}
+EmbeddingWrap::EmbeddingWrap(const Napi::CallbackInfo & info)
+    : Napi::ObjectWrap<EmbeddingWrap>(info), handle_(TakeHandle<EmbeddingHandle>(info, "EmbeddingContext objects are created by createEmbeddingContext()")) {}
 
 const std::shared_ptr<EmbeddingHandle> & EmbeddingWrap::Require(Napi::Env env) const {
     if (!handle_) Throw(env, "ERR_DISPOSED", "the embedding context has been disposed");
@@ -116,29 +110,14 @@ Napi::Value EmbeddingWrap::Create(const Napi::CallbackInfo & info) {
     return PromiseWorker<Result>::Run(
         env, "hermes3:createEmbeddingContext",
         [model, p]() -> Result {
-            llama_context * ctx;
             std::string errors;
-            {
-                // creating a context sizes its graph with the model's adapters in mind
-                std::lock_guard<std::mutex> lock(model->adapters);
-                BeginErrorCapture();
-                ctx = llama_init_from_model(model->model, p);
-                errors = EndErrorCapture();
-            }
+            llama_context * ctx = model->NewContext(p, errors);
             if (!ctx) throw NativeError("ERR_CONTEXT_CREATE", errors.empty() ? "llama.cpp could not create the embedding context" : errors);
             auto handle = std::make_shared<EmbeddingHandle>(model, ctx);
             llama_set_abort_callback(ctx, AbortCallback, handle.get());
             return handle;
         },
-        [](Napi::Env env, Result & handle) -> Napi::Value {
-            auto * owned = new Result(std::move(handle));
-            try {
-                return GetAddonData(env).embeddingConstructor.New({Napi::External<Result>::New(env, owned)});
-            } catch (...) {
-                delete owned;
-                throw;
-            }
-        });
+        [](Napi::Env env, Result & handle) { return NewWrapped(env, GetAddonData(env).embeddingConstructor, handle); });
 }
 
 Napi::Value EmbeddingWrap::Embed(const Napi::CallbackInfo & info) {

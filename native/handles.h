@@ -11,6 +11,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 namespace hermes3 {
@@ -30,6 +31,10 @@ struct ModelHandle {
     // and that a context reads when it sizes its graph (creation, and the first decode after its
     // adapters change): all of those hold this lock
     std::mutex adapters;
+
+    // llama_init_from_model under the adapter lock (a new context sizes its graph with the
+    // adapters in mind); null with llama.cpp's error lines in `errors` when it refuses
+    llama_context * NewContext(const llama_context_params & params, std::string & errors);
 };
 
 // A LoRA adapter loaded for a model. It holds the model, so the adapter is freed before it.

@@ -17,14 +17,8 @@ Napi::Function LoraWrap::Define(Napi::Env env) {
 }
 
 // new Lora(External<shared_ptr<LoraHandle>>): takes over the handle created by Load()
-LoraWrap::LoraWrap(const Napi::CallbackInfo & info) : Napi::ObjectWrap<LoraWrap>(info) {
-    if (info.Length() != 1 || !info[0].IsExternal()) {
-        Throw(info.Env(), "ERR_INVALID_USE", "Lora objects are created by model.loadLora()");
-    }
-    auto * handle = info[0].As<Napi::External<std::shared_ptr<LoraHandle>>>().Data();
-    handle_ = std::move(*handle);
-    delete handle;
-}
+LoraWrap::LoraWrap(const Napi::CallbackInfo & info)
+    : Napi::ObjectWrap<LoraWrap>(info), handle_(TakeHandle<LoraHandle>(info, "Lora objects are created by model.loadLora()")) {}
 
 const std::shared_ptr<LoraHandle> & LoraWrap::Require(Napi::Env env) const {
     if (!handle_) Throw(env, "ERR_DISPOSED", "the LoRA adapter has been disposed");
@@ -55,15 +49,7 @@ Napi::Value LoraWrap::Load(const Napi::CallbackInfo & info) {
             if (!adapter) throw NativeError("ERR_LORA_LOAD", errors.empty() ? "llama.cpp could not load the LoRA adapter" : errors);
             return std::make_shared<LoraHandle>(model, adapter);
         },
-        [](Napi::Env env, Result & handle) -> Napi::Value {
-            auto * owned = new Result(std::move(handle));
-            try {
-                return GetAddonData(env).loraConstructor.New({Napi::External<Result>::New(env, owned)});
-            } catch (...) {
-                delete owned;
-                throw;
-            }
-        });
+        [](Napi::Env env, Result & handle) { return NewWrapped(env, GetAddonData(env).loraConstructor, handle); });
 }
 
 Napi::Value LoraWrap::Info(const Napi::CallbackInfo & info) {

@@ -11,6 +11,14 @@
 #include <vector>
 
 namespace hermes3 {
+
+llama_context * ModelHandle::NewContext(const llama_context_params & params, std::string & errors) {
+    std::lock_guard<std::mutex> lock(adapters);
+    BeginErrorCapture();
+    llama_context * ctx = llama_init_from_model(model, params);
+    errors = EndErrorCapture();
+    return ctx;
+}
 namespace {
 
 struct LoadProgress {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { OptionsError } from '../errors.js';
-import type { Pooling } from '../engine/embedding-options.js';
+import { POOLING_IDS, type Pooling } from '../engine/embedding-options.js';
 import { createServer } from '../server/index.js';
 import { DEFAULT_MODEL_REF } from '../models/pull.js';
 import { configToServeOptions, loadServeConfig } from '../server/config.js';
@@ -56,7 +56,7 @@ function flagOptions(values: Values) {
   if (values.embeddings === false) picked.embeddings = false;
   else if (values.embeddingCtx !== undefined || values.pooling !== undefined) {
     const pooling = values.pooling as string | undefined;
-    if (pooling !== undefined && !['mean', 'cls', 'last', 'none'].includes(pooling)) throw new OptionsError(`Invalid --pooling: expected mean, cls, last or none, received '${pooling}'`);
+    if (pooling !== undefined && !Object.hasOwn(POOLING_IDS, pooling)) throw new OptionsError(`Invalid --pooling: expected mean, cls, last or none, received '${pooling}'`);
     picked.embeddings = { ctx: intArg(values.embeddingCtx, 'embedding-ctx', 16), pooling: pooling as Pooling | undefined };
   }
   return picked;

@@ -8,6 +8,8 @@ export const DEFAULT_EMBEDDING_CTX = 2048;
 /** llama_pooling_type values */
 export const POOLING_IDS = { none: 0, mean: 1, cls: 2, last: 3 } as const;
 export type Pooling = keyof typeof POOLING_IDS;
+/** a pooling name, as every option that takes one accepts it */
+export const poolingSchema = () => z.enum(Object.keys(POOLING_IDS) as [Pooling, ...Pooling[]], { error: "expected 'none', 'mean', 'cls' or 'last'" });
 
 export const embeddingContextSchema = z.strictObject({
   /** tokens one decode holds, and so the longest input (default: min(training context, DEFAULT_EMBEDDING_CTX)) */
@@ -19,7 +21,7 @@ export const embeddingContextSchema = z.strictObject({
    * (the last token), or 'none' (every token's embedding, one after another). Default: the
    * model's `<arch>.pooling_type`, else 'mean'
    */
-  pooling: z.enum(['none', 'mean', 'cls', 'last'], { error: "expected 'none', 'mean', 'cls' or 'last'" }).optional(),
+  pooling: poolingSchema().optional(),
   /** CPU threads (default: physical cores) */
   threads: int(1, 1024).optional(),
   flashAttention: z.union([bool(), z.literal('auto')], { error: "expected true, false or 'auto'" }).default('auto'),

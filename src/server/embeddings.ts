@@ -72,12 +72,7 @@ export class ServerEmbeddings {
     if (this.waiting > this.maxQueue) throw new ServerBusyError(`${this.waiting} embedding requests are waiting already; retry shortly`, 1);
     this.waiting++;
     try {
-      this.context ??= this.state.model.createEmbeddingContext({ nCtx: this.settings.ctx, pooling: this.settings.pooling, threads: this.settings.threads });
-      const ctx = await this.context.catch((err: unknown) => {
-        this.context = undefined;
-        throw err;
-      });
-      return await ctx.embedWithUsage(inputs, options);
+      return await (await this.open()).embedWithUsage(inputs, options);
     } finally {
       this.waiting--;
     }
@@ -85,8 +80,18 @@ export class ServerEmbeddings {
 
   /** the vector length, creating the context if it is not yet */
   async dimensions(): Promise<number> {
-    this.context ??= this.state.model.createEmbeddingContext({ nCtx: this.settings.ctx, pooling: this.settings.pooling, threads: this.settings.threads });
-    return (await this.context).nEmbd;
+    return (await this.open()).nEmbd;
+  }
+
+  /** the context, created on first use; a failed creation is tried again by the next request */
+  private open(): Promise<EmbeddingContext> {
+    this.context ??= this.state.model
+      .createEmbeddingContext({ nCtx: this.settings.ctx, pooling: this.settings.pooling, threads: this.settings.threads })
+      .catch((err: unknown) => {
+        this.context = undefined;
+        throw err;
+      });
+    return this.context;
   }
 
   async close(): Promise<void> {

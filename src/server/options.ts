@@ -3,6 +3,7 @@ import { basename } from 'node:path';
 import { z } from 'zod';
 import type { Model } from '../engine/model.js';
 import { int, num } from '../engine/validate.js';
+import { poolingSchema } from '../engine/embedding-options.js';
 
 export const serverSchema = z.strictObject({
   /** the loaded model every request runs on */
@@ -43,7 +44,7 @@ export const serverSchema = z.strictObject({
       z.literal(false),
       z.strictObject({
         ctx: int(16, 1 << 20).optional(),
-        pooling: z.enum(['none', 'mean', 'cls', 'last'], { error: "expected 'none', 'mean', 'cls' or 'last'" }).optional(),
+        pooling: poolingSchema().optional(),
       }),
     ], { error: 'expected false or { ctx, pooling }' })
     .default({}),

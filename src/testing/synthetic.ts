@@ -13,6 +13,7 @@ import { FILE_TYPES, GgufValueType, type GgufScalar, type GgufTypedValue } from 
 import { writeGguf, type TensorSpec } from '../gguf/writer.js';
 import { packageRoot } from '../native/index.js';
 import { quantize } from '../engine/quantize.js';
+import { POOLING_IDS, poolingSchema, type Pooling } from '../engine/embedding-options.js';
 import { parseOptions } from '../engine/validate.js';
 import { Rng, toHalf } from './rng.js';
 
@@ -36,7 +37,7 @@ const syntheticSchema = z.strictObject({
   /** tokenizer.chat_template (default: Hermes 3's plain ChatML loop) */
   chatTemplate: z.string().optional(),
   /** llama.pooling_type, the pooling embedding contexts use by default (default: none written) */
-  pooling: z.enum(['none', 'mean', 'cls', 'last'], { error: "expected 'none', 'mean', 'cls' or 'last'" }).optional(),
+  pooling: poolingSchema().optional(),
 });
 export type SyntheticModelOptions = z.input<typeof syntheticSchema>;
 
@@ -59,9 +60,7 @@ function tokenizerMetadata(chatTemplate: string): Map<string, GgufTypedValue> {
   return out;
 }
 
-const POOLING_TYPES = { none: 0, mean: 1, cls: 2, last: 3 } as const;
-
-function modelMetadata(shape: ModelShape, nLayer: number, chatTemplate: string, pooling?: keyof typeof POOLING_TYPES): Map<string, GgufTypedValue> {
+function modelMetadata(shape: ModelShape, nLayer: number, chatTemplate: string, pooling?: Pooling): Map<string, GgufTypedValue> {
   const u32 = (value: number): GgufTypedValue => ({ type: GgufValueType.UINT32, value });
   const f32 = (value: number): GgufTypedValue => ({ type: GgufValueType.FLOAT32, value });
   const str = (value: string): GgufTypedValue => ({ type: GgufValueType.STRING, value });
@@ -82,7 +81,7 @@ function modelMetadata(shape: ModelShape, nLayer: number, chatTemplate: string, 
     ['llama.attention.layer_norm_rms_epsilon', f32(1e-5)],
     ['llama.vocab_size', u32(shape.nVocab)],
   ]);
-  if (pooling) m.set('llama.pooling_type', u32(POOLING_TYPES[pooling]));
+  if (pooling) m.set('llama.pooling_type', u32(POOLING_IDS[pooling]));
   for (const [k, v] of tokenizerMetadata(chatTemplate)) m.set(k, v);
   return m;
 }

@@ -8,12 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { AbortError, Chat, DisposedError, ModelLoadError, OptionsError, SchemaValidationError, defineTool, formatChat, loadModel, type ChatEvent, type Chunk, type GenerateOptions, type Model, type Sequence } from '../../src/index.js';
+import { AbortError, DisposedError, ModelLoadError, OptionsError, SchemaValidationError, defineTool, formatChat, loadModel, type ChatEvent, type Model } from '../../src/index.js';
 import { readGgufHeader } from '../../src/gguf/reader.js';
 import { writeGguf } from '../../src/gguf/writer.js';
 import { GgufValueType, type GgufTypedValue } from '../../src/gguf/types.js';
 import { FIXTURES, root, runNode } from '../fixtures.js';
-import { generate, greedy } from './helpers.js';
+import { ScriptedChat, generate, greedy } from './helpers.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'hermes3-bad-model-'));
 const prompt = formatChat([{ role: 'user', content: 'Hi there' }]);
@@ -155,25 +155,6 @@ describe('generation and chats', () => {
     await ctx2.dispose();
   });
 });
-
-/** A chat whose model writes scripted text, one script entry per generation. */
-class ScriptedChat extends Chat {
-  prompts: string[] = [];
-  constructor(model: Model, readonly script: string[]) {
-    super(model, {});
-  }
-  protected override async *generate(_seq: Sequence, tokens: number[], _options: GenerateOptions): AsyncIterable<Chunk> {
-    this.prompts.push(this.model.detokenize(tokens, { special: true }));
-    const text = this.script.shift() ?? 'script ended';
-    yield { text, tokens: this.model.tokenize(text) };
-    yield {
-      text: '',
-      tokens: [],
-      finishReason: 'stop',
-      timings: { promptTokens: tokens.length, cachedTokens: 0, evaluatedTokens: tokens.length, generatedTokens: 1, promptMs: 1, generateMs: 1, promptTokensPerSecond: 1, generateTokensPerSecond: 1, draftTokens: 0, acceptedTokens: 0 },
-    };
-  }
-}
 
 describe('tools and schemas', () => {
   let model: Model;

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatChat, type Context, type Model } from '../../src/index.js';
+import { formatChat, loadModel, type Context, type Model } from '../../src/index.js';
 import { parseGguf } from '../../src/gguf/reader.js';
 import type { GgufTypedValue } from '../../src/gguf/types.js';
 import { writeGguf } from '../../src/gguf/writer.js';
@@ -26,6 +26,16 @@ export async function greedy(ctx: Context, maxTokens = N): Promise<number[]> {
   } finally {
     await seq.dispose();
   }
+}
+
+/** Writes the adapters, loads the f16 fixture on the CPU, and takes its greedy tokens without adapters. */
+export async function loadBase(): Promise<{ model: Model; base: number[] }> {
+  await writeAdapters();
+  const model = await loadModel({ modelPath: FIXTURES.f16, nGpuLayers: 0 });
+  const ctx = await model.createContext({ nCtx: 512, threads: THREADS });
+  const base = await greedy(ctx);
+  await ctx.dispose();
+  return { model, base };
 }
 
 /** The greedy tokens of llama.cpp's C API (test/reference/reference.cpp) with adapters PATH:SCALE,... */

@@ -8,16 +8,12 @@ import { DisposedError, GgufFormatError, ModelFileError, ModelLoadError, loadMod
 import { GgufValueType } from '../../src/gguf/types.js';
 import { writeSyntheticLora } from '../../src/testing/index.js';
 import { FIXTURES, referenceProgram, requireFile } from '../fixtures.js';
-import { ADAPTER_A, ADAPTER_B, THREADS, greedy, rewrite, scratch, writeAdapters } from './lora-helpers.js';
+import { ADAPTER_A, ADAPTER_B, THREADS, greedy, loadBase, rewrite, scratch } from './lora-helpers.js';
 
 let model: Model;
 let base: number[];
 beforeAll(async () => {
-  await writeAdapters();
-  model = await loadModel({ modelPath: FIXTURES.f16, nGpuLayers: 0 });
-  const ctx = await model.createContext({ nCtx: 512, threads: THREADS });
-  base = await greedy(ctx);
-  await ctx.dispose();
+  ({ model, base } = await loadBase());
 });
 afterAll(() => model?.dispose());
 

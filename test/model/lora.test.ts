@@ -8,16 +8,12 @@ import { join } from 'node:path';
 import { readGgufHeader } from '../../src/gguf/reader.js';
 import { FIXTURES } from '../fixtures.js';
 import { generate } from './helpers.js';
-import { ADAPTER_A, ADAPTER_B, N, PROMPT, THREADS, greedy, reference, scratch, writeAdapters } from './lora-helpers.js';
+import { ADAPTER_A, ADAPTER_B, N, PROMPT, THREADS, greedy, loadBase, reference, scratch } from './lora-helpers.js';
 
 let model: Model;
 let base: number[];
 beforeAll(async () => {
-  await writeAdapters();
-  model = await loadModel({ modelPath: FIXTURES.f16, nGpuLayers: 0 });
-  const ctx = await model.createContext({ nCtx: 512, threads: THREADS });
-  base = await greedy(ctx);
-  await ctx.dispose();
+  ({ model, base } = await loadBase());
 });
 afterAll(() => model?.dispose());
 

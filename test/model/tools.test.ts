@@ -2,8 +2,9 @@
 // and JSON that parse and validate; a scripted model drives the whole tool loop.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { Chat, defineTool, loadModel, type ChatEvent, type Chunk, type GenerateOptions, type Model, type Sequence } from '../../src/index.js';
+import { defineTool, loadModel, type ChatEvent, type Model } from '../../src/index.js';
 import { FIXTURES } from '../fixtures.js';
+import { ScriptedChat } from './helpers.js';
 
 async function events(iter: AsyncIterable<ChatEvent>): Promise<ChatEvent[]> {
   const out: ChatEvent[] = [];
@@ -119,27 +120,6 @@ describe('constrained generation on a random-weight model', () => {
     await chat.dispose();
   });
 });
-
-/** A chat whose model writes scripted text, one script entry per generation. */
-class ScriptedChat extends Chat {
-  prompts: string[] = [];
-  constructor(model: Model, readonly script: string[]) {
-    super(model, {});
-  }
-  protected override async *generate(_seq: Sequence, tokens: number[], _options: GenerateOptions): AsyncIterable<Chunk> {
-    this.prompts.push(this.model.detokenize(tokens, { special: true }));
-    const text = this.script.shift() ?? 'script ended';
-    const pieces = text.match(/[\s\S]{1,5}/g) ?? [];
-    for (const piece of pieces) yield { text: piece, tokens: this.model.tokenize(piece) };
-    const n = this.model.tokenize(text).length;
-    yield {
-      text: '',
-      tokens: [],
-      finishReason: 'stop',
-      timings: { promptTokens: tokens.length, cachedTokens: 0, evaluatedTokens: tokens.length, generatedTokens: n, promptMs: 1, generateMs: 1, promptTokensPerSecond: 1, generateTokensPerSecond: 1, draftTokens: 0, acceptedTokens: 0 },
-    };
-  }
-}
 
 describe('the tool loop, with a scripted model', () => {
   let model: Model;
