@@ -122,6 +122,7 @@ Napi::Value ContextWrap::Create(const Napi::CallbackInfo & info) {
             llama_context * ctx = model->NewContext(p, errors);
             if (!ctx) throw NativeError("ERR_CONTEXT_CREATE", errors.empty() ? "llama.cpp could not create the context" : errors);
             auto handle = std::make_shared<ContextHandle>(model, ctx);
+            handle->priority = PriorityFromGgml(prio);
             const bool withLoras = ApplyLoras(*handle, *loras);
             DraftConfig config = draft;
             if (draftModel) {
@@ -136,7 +137,8 @@ Napi::Value ContextWrap::Create(const Napi::CallbackInfo & info) {
             llama_set_abort_callback(ctx, AbortCallback, handle->scheduler.get());
             return handle;
         },
-        [](Napi::Env env, Result & handle) { return NewWrapped(env, GetAddonData(env).contextConstructor, handle); });
+        [](Napi::Env env, Result & handle) { return NewWrapped(env, GetAddonData(env).contextConstructor, handle); },
+        {}, nullptr, PriorityFromGgml(prio));
 }
 
 Napi::Value ContextWrap::Generate(const Napi::CallbackInfo & info) {
@@ -360,7 +362,8 @@ Napi::Value ContextWrap::Dispose(const Napi::CallbackInfo & info) {
         Throw(env, "ERR_BUSY", "a generation is running on this context; abort it and wait for it first");
     }
     // the KV cache is freed and the scheduler joined off the main thread
-    return ReleaseOffThread(env, "hermes3:disposeContext", std::move(handle_));
+    const Priority priority = handle_ ? handle_->priority : Priority::Normal;
+    return ReleaseOffThread(env, "hermes3:disposeContext", std::move(handle_), priority);
 }
 
 }  // namespace hermes3

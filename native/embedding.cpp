@@ -117,7 +117,8 @@ Napi::Value EmbeddingWrap::Create(const Napi::CallbackInfo & info) {
             llama_set_abort_callback(ctx, AbortCallback, handle.get());
             return handle;
         },
-        [](Napi::Env env, Result & handle) { return NewWrapped(env, GetAddonData(env).embeddingConstructor, handle); });
+        [](Napi::Env env, Result & handle) { return NewWrapped(env, GetAddonData(env).embeddingConstructor, handle); },
+        {}, nullptr, model->priority);
 }
 
 Napi::Value EmbeddingWrap::Embed(const Napi::CallbackInfo & info) {
@@ -204,13 +205,14 @@ Napi::Value EmbeddingWrap::Stats(const Napi::CallbackInfo & info) {
 // running embed() keeps the context until it ends.
 Napi::Value EmbeddingWrap::Dispose(const Napi::CallbackInfo & info) {
     std::shared_ptr<EmbeddingHandle> h = std::move(handle_);
+    const Priority priority = h ? h->model->priority : Priority::Normal;
     return PromiseWorker<bool>::Run(
         info.Env(), "hermes3:disposeEmbedding",
         [h]() mutable {
             h.reset();
             return true;
         },
-        [](Napi::Env env, bool &) -> Napi::Value { return env.Undefined(); });
+        [](Napi::Env env, bool &) -> Napi::Value { return env.Undefined(); }, {}, nullptr, priority);
 }
 
 }  // namespace hermes3

@@ -3,6 +3,8 @@
 // environment teardown) without a context outliving its model or a generation its context.
 #pragma once
 
+#include "priority.h"
+
 #include "llama.h"
 #include "ggml.h"
 #include "rpc.h"
@@ -27,6 +29,8 @@ struct ModelHandle {
 
     llama_model * const model;
     const llama_vocab * const vocab;
+    // the priority of the threads that load, free and create contexts over it (loadModel's threadPriority)
+    Priority priority = Priority::Normal;
     // llama.cpp keeps a list of the model's LoRA adapters that adapter loading and freeing change
     // and that a context reads when it sizes its graph (creation, and the first decode after its
     // adapters change): all of those hold this lock
@@ -89,6 +93,7 @@ struct ContextHandle {
     ThreadPool poolBatch;                      // for prompts, when its thread count differs
     llama_context * const ctx;
     llama_context * draftCtx = nullptr;        // on draftModel, with the same sequences
+    Priority priority = Priority::Normal;      // of its compute threads, and of its creation and freeing
     // owns every use of ctx once created: generations, and the sequence operations it runs
     std::unique_ptr<Scheduler> scheduler;
 };

@@ -49,7 +49,8 @@ Napi::Value LoraWrap::Load(const Napi::CallbackInfo & info) {
             if (!adapter) throw NativeError("ERR_LORA_LOAD", errors.empty() ? "llama.cpp could not load the LoRA adapter" : errors);
             return std::make_shared<LoraHandle>(model, adapter);
         },
-        [](Napi::Env env, Result & handle) { return NewWrapped(env, GetAddonData(env).loraConstructor, handle); });
+        [](Napi::Env env, Result & handle) { return NewWrapped(env, GetAddonData(env).loraConstructor, handle); },
+        {}, nullptr, model->priority);
 }
 
 Napi::Value LoraWrap::Info(const Napi::CallbackInfo & info) {
@@ -74,7 +75,8 @@ Napi::Value LoraWrap::Info(const Napi::CallbackInfo & info) {
 
 // dispose() -> Promise<void>: freed off the main thread, once no context applies it
 Napi::Value LoraWrap::Dispose(const Napi::CallbackInfo & info) {
-    return ReleaseOffThread(info.Env(), "hermes3:disposeLora", std::move(handle_));
+    const Priority priority = handle_ ? handle_->model->priority : Priority::Normal;
+    return ReleaseOffThread(info.Env(), "hermes3:disposeLora", std::move(handle_), priority);
 }
 
 std::vector<LoraUse> ReadLoraList(Napi::Env env, const Napi::Value & value, const std::shared_ptr<ModelHandle> & model) {

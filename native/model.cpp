@@ -80,10 +80,11 @@ Napi::Function ModelWrap::Define(Napi::Env env) {
 }
 
 ModelWrap::ModelWrap(const Napi::CallbackInfo & info) : Napi::ObjectWrap<ModelWrap>(info) {
-    if (info.Length() != 1 || !info[0].IsExternal()) {
+    if (info.Length() < 1 || !info[0].IsExternal()) {
         Throw(info.Env(), "ERR_INVALID_USE", "Model objects are created by loadModel()");
     }
     handle_ = std::make_shared<ModelHandle>(info[0].As<Napi::External<llama_model>>().Data());
+    if (info.Length() > 1 && info[1].IsNumber()) handle_->priority = PriorityFromGgml(info[1].As<Napi::Number>().Int32Value());
 }
 
 const std::shared_ptr<ModelHandle> & ModelWrap::Require(Napi::Env env) const {
@@ -104,6 +105,8 @@ Napi::Value ModelWrap::Load(const Napi::CallbackInfo & info) {
     llama_model_params params = llama_model_default_params();
     params.n_gpu_layers = opts.Get("nGpuLayers").As<Napi::Number>().Int32Value();
     const bool mmap = opts.Get("useMmap").ToBoolean();
+    // ggml_sched_priority: -1 low (the load runs on a lowered thread), 0 normal
+    const int32_t prio = opts.Has("threadPriority") ? opts.Get("threadPriority").As<Napi::Number>().Int32Value() : 0;
     const bool mlock = opts.Get("useMlock").ToBoolean();
     params.load_mode = mmap ? (mlock ? LLAMA_LOAD_MODE_MMAP_MLOCK : LLAMA_LOAD_MODE_MMAP)
                             : (mlock ? LLAMA_LOAD_MODE_MLOCK : LLAMA_LOAD_MODE_NONE);
@@ -176,17 +179,17 @@ Napi::Value ModelWrap::Load(const Napi::CallbackInfo & info) {
             }
             return model;
         },
-        [progress](Napi::Env env, llama_model *& model) -> Napi::Value {
+        [progress, prio](Napi::Env env, llama_model *& model) -> Napi::Value {
             llama_model * m = model;
             model = nullptr;
             try {
-                return GetAddonData(env).modelConstructor.New({Napi::External<llama_model>::New(env, m)});
+                return GetAddonData(env).modelConstructor.New({Napi::External<llama_model>::New(env, m), Napi::Number::New(env, prio)});
             } catch (...) {
                 llama_model_free(m);
                 throw;
             }
         },
-        {}, [progress]() { progress->control.release(); });
+        {}, [progress]() { progress->control.release(); }, PriorityFromGgml(prio));
 }
 
 Napi::Value ModelWrap::Info(const Napi::CallbackInfo & info) {
@@ -285,7 +288,8 @@ Napi::Value ModelWrap::TokenPieces(const Napi::CallbackInfo & info) {
 
 // dispose() -> Promise<void>: the weights are freed off the main thread
 Napi::Value ModelWrap::Dispose(const Napi::CallbackInfo & info) {
-    return ReleaseOffThread(info.Env(), "hermes3:disposeModel", std::move(handle_));
+    const Priority priority = handle_ ? handle_->priority : Priority::Normal;
+    return ReleaseOffThread(info.Env(), "hermes3:disposeModel", std::move(handle_), priority);
 }
 
 }  // namespace hermes3

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "common.h"
+#include "priority.h"
 
 #include <functional>
 #include <memory>
@@ -20,9 +21,12 @@ class PromiseWorker : public Napi::AsyncWorker {
 
     // keepAlive: JS objects that must outlive the work (the model a context uses, ...).
     // finally: runs on the main thread before the promise settles, success or not.
+    // priority: Low runs the work on a lowered thread of its own (RunLowered).
     static Napi::Promise Run(Napi::Env env, const char * name, Execute_ execute, Resolve_ resolve,
-                             std::vector<Napi::Object> keepAlive = {}, Finally_ finally = nullptr) {
+                             std::vector<Napi::Object> keepAlive = {}, Finally_ finally = nullptr,
+                             Priority priority = Priority::Normal) {
         auto * worker = new PromiseWorker(env, name, std::move(execute), std::move(resolve), std::move(finally));
+        worker->priority_ = priority;
         for (auto & obj : keepAlive) worker->keepAlive_.push_back(Napi::Persistent(obj));
         Napi::Promise promise = worker->deferred_.Promise();
         worker->Queue();
@@ -32,7 +36,8 @@ class PromiseWorker : public Napi::AsyncWorker {
   protected:
     void Execute() override {
         try {
-            result_.emplace(execute_());
+            if (priority_ == Priority::Low) RunLowered([this]() { result_.emplace(execute_()); });
+            else result_.emplace(execute_());
         } catch (const NativeError & e) {
             code_ = e.code;
             SetError(e.what());
@@ -78,6 +83,7 @@ class PromiseWorker : public Napi::AsyncWorker {
     Resolve_ resolve_;
     Finally_ finally_;
     std::optional<T> result_;
+    Priority priority_ = Priority::Normal;
     std::string code_ = "ERR_NATIVE";
     std::vector<Napi::ObjectReference> keepAlive_;
 };
@@ -85,11 +91,12 @@ class PromiseWorker : public Napi::AsyncWorker {
 // Lets go of `handle` on the libuv pool, so that freeing what it owns (unmapping a model, joining
 // a context's threads) never blocks the event loop. Resolves when it is done.
 template <typename Handle>
-Napi::Promise ReleaseOffThread(Napi::Env env, const char * name, std::shared_ptr<Handle> handle) {
+Napi::Promise ReleaseOffThread(Napi::Env env, const char * name, std::shared_ptr<Handle> handle,
+                               Priority priority = Priority::Normal) {
     auto box = std::make_shared<std::shared_ptr<Handle>>(std::move(handle));
     return PromiseWorker<bool>::Run(
         env, name, [box]() { box->reset(); return true; },
-        [](Napi::Env env, bool &) -> Napi::Value { return env.Undefined(); });
+        [](Napi::Env env, bool &) -> Napi::Value { return env.Undefined(); }, {}, nullptr, priority);
 }
 
 }  // namespace hermes3

@@ -16,7 +16,7 @@ export { LoraAdapter } from './engine/lora.js';
 export { inspectLora, type LoraFileInfo } from './gguf/lora.js';
 export { Sequence, type Chunk, type FinishReason, type GenerationTimings } from './engine/sequence.js';
 export { quantize, type QuantizeOptions } from './engine/quantize.js';
-export type { LoadModelOptions, ContextOptions, ContextRange, GenerateOptions, Logger, LogLevel, KvCacheType } from './engine/options.js';
+export type { LoadModelOptions, ContextOptions, ContextRange, GenerateOptions, Logger, LogLevel, KvCacheType, ThreadPriority } from './engine/options.js';
 export { formatChat, renderChat, type FormatOptions } from './chat/format.js';
 export {
   normalizeMessages,

@@ -49,7 +49,7 @@ export class Context {
         nSeqMax: opts.nSeqMax,
         threads,
         threadsBatch: opts.threadsBatch ?? threads,
-        threadPriority: opts.threadPriority === 'low' ? -1 : 0,
+        threadPriority: (opts.threadPriority ?? model.threadPriority) === 'low' ? -1 : 0,
         flashAttention: opts.flashAttention === 'auto' ? -1 : opts.flashAttention ? 1 : 0,
         typeK: KV_CACHE_TYPES[opts.kvCacheType],
         typeV: KV_CACHE_TYPES[opts.kvCacheTypeV ?? opts.kvCacheType],

@@ -12,7 +12,7 @@ import { rpcDevices } from './rpc.js';
 import { getBackendInfo, offloadGpus } from './backends.js';
 import { fitContext, fitMemory } from './fit.js';
 import { basename } from 'node:path';
-import { DEFAULT_CTX, contextSchema, loadModelSchema, type ContextOptions, type LoadModelOptions, type Logger } from './options.js';
+import { DEFAULT_CTX, contextSchema, loadModelSchema, type ContextOptions, type LoadModelOptions, type Logger, type ThreadPriority } from './options.js';
 import { parseOptions } from './validate.js';
 
 export type ModelInfo = NativeModelInfo;
@@ -102,11 +102,12 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
         useMlock: opts.useMlock,
         vocabOnly: opts.vocabOnly,
         checkTensors: opts.checkTensors,
+        threadPriority: opts.threadPriority === 'low' ? -1 : 0,
       },
       opts.onProgress ?? null,
       control,
     );
-    const model = new Model(native, opts.modelPath, defaultNCtx, nGpuLayers, tensorSplit, rpcServers);
+    const model = new Model(native, opts.modelPath, defaultNCtx, nGpuLayers, tensorSplit, rpcServers, opts.threadPriority);
     if (opts.lora?.length) await model.loadDefaultLoras(opts.lora);
     const warning = chatTemplateWarning(model.info.chatTemplate, opts.modelPath);
     if (warning) warn(opts, 'HERMES3_CHAT_TEMPLATE', warning);
@@ -140,6 +141,8 @@ export class Model {
     readonly tensorSplit: readonly number[] | undefined = undefined,
     /** the rpc-servers whose devices the model uses (before the local GPUs) */
     readonly rpcServers: readonly string[] | undefined = undefined,
+    /** loadModel's threadPriority: the priority of the native threads, and its contexts' default */
+    readonly threadPriority: ThreadPriority = 'low',
   ) {
     this.path = path;
     this.info = native.info();

@@ -68,6 +68,10 @@ export const loraUsesSchema = z
   )
   .max(32, { error: 'expected at most 32 adapters' });
 
+export const THREAD_PRIORITIES = ['low', 'normal'] as const;
+export type ThreadPriority = (typeof THREAD_PRIORITIES)[number];
+const threadPriority = () => z.enum(THREAD_PRIORITIES, { error: "expected 'low' or 'normal'" });
+
 export const loadModelSchema = z.strictObject({
   modelPath: z.string({ error: 'expected the path of a GGUF file' }).min(1, { error: 'expected the path of a GGUF file' }),
   /** layers to offload to the GPU; 'max' offloads all; 0 keeps everything on the CPU */
@@ -94,6 +98,16 @@ export const loadModelSchema = z.strictObject({
     )
     .max(32, { error: 'expected at most 32 adapters' })
     .optional(),
+  /**
+   * scheduling priority of the native threads: loading and freeing the model, and (by default)
+   * creating, running and freeing its contexts. 'low' puts them in the lowest class the OS has
+   * (SCHED_IDLE on Linux, idle priority on Windows, background QoS on macOS): every thread of
+   * normal priority, the JavaScript event loop and its garbage collector first, preempts them at
+   * once, so the event loop stays responsive with every core computing, at no cost to speed on
+   * otherwise idle cores; but other busy processes on the machine come first too. 'normal' is
+   * llama.cpp's default: its threads share the cores equally with everything else
+   */
+  threadPriority: threadPriority().default('low'),
   useMmap: bool().default(true),
   useMlock: bool().default(false),
   /** load the vocabulary only (tokenize/detokenize, no contexts) */
@@ -130,13 +144,8 @@ export const contextSchema = z.strictObject({
   threads: int(1, 1024).optional(),
   /** threads for prompt processing (default: threads) */
   threadsBatch: int(1, 1024).optional(),
-  /**
-   * scheduling priority of the CPU compute threads. 'low' (SCHED_BATCH on Linux, below normal
-   * on Windows) lets the process's own threads, the JavaScript event loop first, run before them
-   * when the cores are all busy, at no cost to speed when they are not; 'normal' is llama.cpp's
-   * default
-   */
-  threadPriority: z.enum(['low', 'normal'], { error: "expected 'low' or 'normal'" }).default('low'),
+  /** scheduling priority of the context's CPU compute threads (default: the model's threadPriority) */
+  threadPriority: threadPriority().optional(),
   flashAttention: z.union([bool(), z.literal('auto')], { error: "expected true, false or 'auto'" }).default('auto'),
   kvCacheType: kvType().default('f16'),
   /** V cache type (default: kvCacheType) */

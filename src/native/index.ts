@@ -44,6 +44,8 @@ export interface NativeLoadOptions {
   useMlock: boolean;
   vocabOnly: boolean;
   checkTensors: boolean;
+  /** ggml_sched_priority of the threads that load and free the model: -1 low, 0 normal */
+  threadPriority: -1 | 0;
 }
 
 /** A LoRA adapter loaded for one model (llama_adapter_lora). */
