@@ -7,8 +7,6 @@
 #if defined(_WIN32)
 #include <windows.h>
 #elif defined(__APPLE__)
-#include <pthread.h>
-#include <sys/qos.h>
 #else
 #include <pthread.h>
 #include <sched.h>
@@ -20,7 +18,8 @@ void LowerThisThread() {
 #if defined(_WIN32)
     SetThreadPriority(GetCurrentThread(), THREAD_PRIORITY_IDLE);
 #elif defined(__APPLE__)
-    pthread_set_qos_class_self_np(QOS_CLASS_BACKGROUND, 0);
+    // left alone, as ggml does: a background QoS class would confine the thread, and the threads
+    // it creates, to the efficiency cores of Apple silicon
 #elif defined(SCHED_IDLE)
     // every thread of normal priority preempts it at once when it wakes (the event loop's timers,
     // V8's collector); on an idle core it runs as fast as any other

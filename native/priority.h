@@ -13,7 +13,7 @@ enum class Priority { Normal, Low };
 inline Priority PriorityFromGgml(int prio) { return prio < 0 ? Priority::Low : Priority::Normal; }
 
 // Puts the calling thread in the lowest class the OS has (SCHED_IDLE on Linux, the idle priority
-// on Windows, the background QoS class on macOS). Without privileges this cannot be undone, so it
+// on Windows; nothing on macOS). Without privileges this cannot be undone, so it
 // is only for threads made for the purpose. Threads that this thread creates inherit it.
 void LowerThisThread();
 

@@ -101,7 +101,7 @@ export const loadModelSchema = z.strictObject({
   /**
    * scheduling priority of the native threads: loading and freeing the model, and (by default)
    * creating, running and freeing its contexts. 'low' puts them in the lowest class the OS has
-   * (SCHED_IDLE on Linux, idle priority on Windows, background QoS on macOS): every thread of
+   * (SCHED_IDLE on Linux, idle priority on Windows; unchanged on macOS): every thread of
    * normal priority, the JavaScript event loop and its garbage collector first, preempts them at
    * once, so the event loop stays responsive with every core computing, at no cost to speed on
    * otherwise idle cores; but other busy processes on the machine come first too. 'normal' is
