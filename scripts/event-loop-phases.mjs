@@ -2,19 +2,35 @@
 // Event-loop delay per phase of a soak cycle: a 1 ms timer records the longest gap while each
 // phase runs (load, context, chat turns, a tool turn, an abort, save, load, dispose), over a
 // bounded number of cycles on the tiny synthetic model (written on first use). Prints the
-// worst gap per phase in ms; run it with --cpu-prof to see what the main thread did then.
+// worst gap per phase in ms, and each gap of 7 ms or more after the first cycle with what the main
+// thread did meanwhile (on Linux, from /proc/thread-self/schedstat): ran (its own work: JavaScript,
+// the collector) or waited for a core (another thread held it). Run it with --cpu-prof to see what
+// the main thread ran.
 //   node scripts/event-loop-phases.mjs [CYCLES=60]
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { defineTool, loadModel } from '../dist/index.js';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { writeSyntheticModel } from '../dist/testing/index.js';
 const modelPath = join(tmpdir(), 'hermes3-soak-tiny-q8_0.gguf');
 if (!existsSync(modelPath)) await writeSyntheticModel({ path: modelPath, shape: 'tiny', quant: 'Q8_0', seed: 7 });
 let phase = 'start'; const worst = {};
 let last = performance.now();
-setInterval(() => { const now = performance.now(); const gap = now - last - 1; last = now; if (gap > (worst[phase]?.[0] ?? 0)) worst[phase] = [gap]; }, 1).unref();
+// [ns on a CPU, ns waiting on a run queue] of the main thread
+const schedstat = () => { try { return readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ').map(Number); } catch { return undefined; } };
+let stat = schedstat();
+const gaps = [];
+let cycle = 0;
+setInterval(() => {
+  const now = performance.now();
+  const gap = now - last - 1;
+  last = now;
+  const next = stat && schedstat();
+  if (gap >= 7 && cycle > 0) gaps.push(`cycle ${cycle}, ${phase}: ${gap.toFixed(1)} ms` + (next ? ` (ran ${((next[0] - stat[0]) / 1e6).toFixed(1)} ms, waited for a core ${((next[1] - stat[1]) / 1e6).toFixed(1)} ms)` : ''));
+  stat = next;
+  if (gap > (worst[phase]?.[0] ?? 0)) worst[phase] = [gap];
+}, 1).unref();
 const tool = defineTool({ name: 'lookup', description: 'Looks a word up', parameters: z.object({ word: z.enum(['sea', 'sky']) }), handler: ({ word }) => ({ word, meaning: 'blue' }) });
 const tick = () => new Promise((r) => setTimeout(r, 5));
 const P = async (name, f) => { phase = name; last = performance.now(); const r = await f(); await tick(); phase = 'idle'; return r; };
@@ -22,6 +38,7 @@ const n = Number(process.argv[2] ?? 60);
 for (let i = 0; i < n; i++) {
   // the first cycle pays first-use costs (modules compiled on first import, the header parsed once)
   if (i === 1) for (const k of Object.keys(worst)) delete worst[k];
+  cycle = i;
   const model = await P('loadModel', () => loadModel({ modelPath }));
   const context = await P('createContext', () => model.createContext({ nCtx: 2048, nSeqMax: 2 }));
   const chat = model.chat({ context, systemPrompt: 'You are Hermes.', temperature: 0.7, maxTokens: 24 });
@@ -37,4 +54,7 @@ for (let i = 0; i < n; i++) {
   await P('disposeContext', () => context.dispose());
   await P('disposeModel', () => model.dispose());
 }
+console.log(`${n} cycles, ${process.execArgv.find((a) => a.startsWith('--v8-pool-size')) ?? 'default V8 pool (4 helper threads)'}; gaps of 7 ms or more after the first cycle: ${gaps.length}`);
+for (const g of gaps) console.log(`  ${g}`);
+console.log('worst gap per phase (ms), after the first cycle:');
 console.log(Object.fromEntries(Object.entries(worst).map(([k, v]) => [k, v[0].toFixed(1)])));
