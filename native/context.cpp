@@ -27,8 +27,9 @@ void AttachThreadPools(ContextHandle & h, int32_t threads, int32_t threadsBatch,
     auto new_fn = (NewFn) ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_new");
     auto free_fn = (FreeFn) ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_free");
     if (!new_fn || !free_fn) return;
-    // created paused: ggml then gives the pool's priority to the thread that runs the graphs (the
-    // scheduler's) when it first resumes, and not to this one, a libuv worker that must keep its own
+    // created paused: the workers sleep until the first graph instead of polling from the start.
+    // 'low' pools are created on a lowered thread (the context's creation runs on one), so the
+    // workers and the scheduler's thread inherit the class; ggml leaves 'normal' threads alone
     ggml_threadpool_params p = ggml_threadpool_params_default(threads);
     p.prio = prio;
     p.paused = true;
@@ -47,6 +48,19 @@ void AttachThreadPools(ContextHandle & h, int32_t threads, int32_t threadsBatch,
     // the draft context runs on the same thread as the target, never at the same time
     if (h.draftCtx) llama_attach_threadpool(h.draftCtx, h.pool.pool, batch);
 }
+
+using Bytes = std::vector<uint8_t>;
+
+// One sequence's KV cache state, in llama.cpp's format; on the scheduler's thread.
+Bytes SequenceState(llama_context * ctx, llama_seq_id seq) {
+    Bytes bytes(llama_state_seq_get_size(ctx, seq));
+    const size_t n = llama_state_seq_get_data(ctx, bytes.data(), bytes.size(), seq);
+    if (n == 0 && !bytes.empty()) throw NativeError("ERR_STATE", "llama.cpp could not copy the sequence state");
+    bytes.resize(n);
+    return bytes;
+}
+
+Napi::Value ToBuffer(Napi::Env env, Bytes & bytes) { return Napi::Buffer<uint8_t>::Copy(env, bytes.data(), bytes.size()); }
 
 bool AbortCallback(void * data) {
     return static_cast<Scheduler *>(data)->Aborting();
@@ -192,21 +206,14 @@ Napi::Value ContextWrap::SaveSequence(const Napi::CallbackInfo & info) {
     std::shared_ptr<ContextHandle> handle = Require(env);
     const int32_t seq = info[0].As<Napi::Number>().Int32Value();
     if (handle->scheduler->Busy(seq)) Throw(env, "ERR_BUSY", "the sequence is generating");
-    using Bytes = std::vector<uint8_t>;
     return PromiseWorker<Bytes>::Run(
         env, "hermes3:saveSequence",
         [handle, seq]() {
             Bytes bytes;
-            llama_context * ctx = handle->ctx;
-            handle->scheduler->Call([&]() {
-                bytes.resize(llama_state_seq_get_size(ctx, seq));
-                const size_t n = llama_state_seq_get_data(ctx, bytes.data(), bytes.size(), seq);
-                if (n == 0 && !bytes.empty()) throw NativeError("ERR_STATE", "llama.cpp could not copy the sequence state");
-                bytes.resize(n);
-            });
+            handle->scheduler->Call([&]() { bytes = SequenceState(handle->ctx, seq); });
             return bytes;
         },
-        [](Napi::Env env, Bytes & bytes) -> Napi::Value { return Napi::Buffer<uint8_t>::Copy(env, bytes.data(), bytes.size()); });
+        ToBuffer);
 }
 
 // restoreSequence(seq, bytes) -> Promise<void>: replaces the sequence's KV cache with a saved state
@@ -290,25 +297,25 @@ Napi::Value ContextWrap::SaveSequenceRange(const Napi::CallbackInfo & info) {
     const int32_t from = info[2].As<Napi::Number>().Int32Value();
     const int32_t to = info[3].As<Napi::Number>().Int32Value();
     CheckScratch(env, *handle, seq, scratch);
-    using Bytes = std::vector<uint8_t>;
     return PromiseWorker<Bytes>::Run(
         env, "hermes3:saveSequenceRange",
         [handle, seq, scratch, from, to]() {
             Bytes bytes;
-            llama_context * ctx = handle->ctx;
             handle->scheduler->Call([&]() {
-                llama_memory_t mem = llama_get_memory(ctx);
+                llama_memory_t mem = llama_get_memory(handle->ctx);
                 llama_memory_seq_rm(mem, scratch, -1, -1);
                 llama_memory_seq_cp(mem, seq, scratch, from, to);
-                bytes.resize(llama_state_seq_get_size(ctx, scratch));
-                const size_t n = llama_state_seq_get_data(ctx, bytes.data(), bytes.size(), scratch);
+                try {
+                    bytes = SequenceState(handle->ctx, scratch);
+                } catch (...) {
+                    llama_memory_seq_rm(mem, scratch, -1, -1);
+                    throw;
+                }
                 llama_memory_seq_rm(mem, scratch, -1, -1);
-                if (n == 0 && !bytes.empty()) throw NativeError("ERR_STATE", "llama.cpp could not copy the sequence state");
-                bytes.resize(n);
             });
             return bytes;
         },
-        [](Napi::Env env, Bytes & bytes) -> Napi::Value { return Napi::Buffer<uint8_t>::Copy(env, bytes.data(), bytes.size()); });
+        ToBuffer);
 }
 
 // appendSequence(seq, scratch, keep, bytes) -> Promise<number>: drops the sequence's positions from
@@ -362,8 +369,7 @@ Napi::Value ContextWrap::Dispose(const Napi::CallbackInfo & info) {
         Throw(env, "ERR_BUSY", "a generation is running on this context; abort it and wait for it first");
     }
     // the KV cache is freed and the scheduler joined off the main thread
-    const Priority priority = handle_ ? handle_->priority : Priority::Normal;
-    return ReleaseOffThread(env, "hermes3:disposeContext", std::move(handle_), priority);
+    return ReleaseOffThread(env, "hermes3:disposeContext", std::move(handle_));
 }
 
 }  // namespace hermes3

@@ -204,15 +204,7 @@ Napi::Value EmbeddingWrap::Stats(const Napi::CallbackInfo & info) {
 // Drops this wrapper's reference off the main thread (freeing the buffers takes a while); a
 // running embed() keeps the context until it ends.
 Napi::Value EmbeddingWrap::Dispose(const Napi::CallbackInfo & info) {
-    std::shared_ptr<EmbeddingHandle> h = std::move(handle_);
-    const Priority priority = h ? h->model->priority : Priority::Normal;
-    return PromiseWorker<bool>::Run(
-        info.Env(), "hermes3:disposeEmbedding",
-        [h]() mutable {
-            h.reset();
-            return true;
-        },
-        [](Napi::Env env, bool &) -> Napi::Value { return env.Undefined(); }, {}, nullptr, priority);
+    return ReleaseOffThread(info.Env(), "hermes3:disposeEmbedding", std::move(handle_));
 }
 
 }  // namespace hermes3

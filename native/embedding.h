@@ -25,6 +25,8 @@ struct EmbeddingHandle {
     ControlBlock * control = nullptr;  // the running embed()'s abort flag, read by llama.cpp
 };
 
+inline Priority PriorityOf(const EmbeddingHandle & h) { return h.model->priority; }
+
 class EmbeddingWrap : public Napi::ObjectWrap<EmbeddingWrap> {
   public:
     static Napi::Function Define(Napi::Env env);

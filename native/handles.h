@@ -98,6 +98,11 @@ struct ContextHandle {
     std::unique_ptr<Scheduler> scheduler;
 };
 
+// The priority at which a handle is freed: its own, or its model's.
+inline Priority PriorityOf(const ModelHandle & h) { return h.priority; }
+inline Priority PriorityOf(const ContextHandle & h) { return h.priority; }
+inline Priority PriorityOf(const LoraHandle & h) { return h.model->priority; }
+
 struct SamplerHandle {
     SamplerHandle(std::shared_ptr<ModelHandle> m, llama_sampler * s) : model(std::move(m)), chain(s) {}
     ~SamplerHandle() {

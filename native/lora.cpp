@@ -75,8 +75,7 @@ Napi::Value LoraWrap::Info(const Napi::CallbackInfo & info) {
 
 // dispose() -> Promise<void>: freed off the main thread, once no context applies it
 Napi::Value LoraWrap::Dispose(const Napi::CallbackInfo & info) {
-    const Priority priority = handle_ ? handle_->model->priority : Priority::Normal;
-    return ReleaseOffThread(info.Env(), "hermes3:disposeLora", std::move(handle_), priority);
+    return ReleaseOffThread(info.Env(), "hermes3:disposeLora", std::move(handle_));
 }
 
 std::vector<LoraUse> ReadLoraList(Napi::Env env, const Napi::Value & value, const std::shared_ptr<ModelHandle> & model) {

@@ -288,8 +288,7 @@ Napi::Value ModelWrap::TokenPieces(const Napi::CallbackInfo & info) {
 
 // dispose() -> Promise<void>: the weights are freed off the main thread
 Napi::Value ModelWrap::Dispose(const Napi::CallbackInfo & info) {
-    const Priority priority = handle_ ? handle_->priority : Priority::Normal;
-    return ReleaseOffThread(info.Env(), "hermes3:disposeModel", std::move(handle_), priority);
+    return ReleaseOffThread(info.Env(), "hermes3:disposeModel", std::move(handle_));
 }
 
 }  // namespace hermes3

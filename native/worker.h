@@ -89,10 +89,11 @@ class PromiseWorker : public Napi::AsyncWorker {
 };
 
 // Lets go of `handle` on the libuv pool, so that freeing what it owns (unmapping a model, joining
-// a context's threads) never blocks the event loop. Resolves when it is done.
+// a context's threads) never blocks the event loop, at the handle's priority (PriorityOf). Work
+// still running on it (an embed(), a generation) keeps it until it ends. Resolves when it is done.
 template <typename Handle>
-Napi::Promise ReleaseOffThread(Napi::Env env, const char * name, std::shared_ptr<Handle> handle,
-                               Priority priority = Priority::Normal) {
+Napi::Promise ReleaseOffThread(Napi::Env env, const char * name, std::shared_ptr<Handle> handle) {
+    const Priority priority = handle ? PriorityOf(*handle) : Priority::Normal;
     auto box = std::make_shared<std::shared_ptr<Handle>>(std::move(handle));
     return PromiseWorker<bool>::Run(
         env, name, [box]() { box->reset(); return true; },
