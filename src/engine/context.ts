@@ -2,7 +2,7 @@ import { BusyError, DisposedError, OptionsError, fromNative } from '../errors.js
 import { getAddon, type NativeContext, type NativeContextOptions } from '../native/index.js';
 import { checkLoraUses, type LoraAdapter } from './lora.js';
 import type { Model } from './model.js';
-import { KV_CACHE_TYPES, NGRAM_SIZES, loraUsesSchema, type contextSchema } from './options.js';
+import { KV_CACHE_TYPES, NGRAM_SIZES, THREAD_PRIORITIES, loraUsesSchema, type contextSchema } from './options.js';
 import { parseOptions } from './validate.js';
 import { Sequence } from './sequence.js';
 import { physicalCores } from './threads.js';
@@ -49,7 +49,7 @@ export class Context {
         nSeqMax: opts.nSeqMax,
         threads,
         threadsBatch: opts.threadsBatch ?? threads,
-        threadPriority: (opts.threadPriority ?? model.threadPriority) === 'low' ? -1 : 0,
+        threadPriority: THREAD_PRIORITIES[opts.threadPriority ?? model.threadPriority],
         flashAttention: opts.flashAttention === 'auto' ? -1 : opts.flashAttention ? 1 : 0,
         typeK: KV_CACHE_TYPES[opts.kvCacheType],
         typeV: KV_CACHE_TYPES[opts.kvCacheTypeV ?? opts.kvCacheType],

@@ -12,7 +12,7 @@ import { rpcDevices } from './rpc.js';
 import { getBackendInfo, offloadGpus } from './backends.js';
 import { fitContext, fitMemory } from './fit.js';
 import { basename } from 'node:path';
-import { DEFAULT_CTX, contextSchema, loadModelSchema, type ContextOptions, type LoadModelOptions, type Logger, type ThreadPriority } from './options.js';
+import { DEFAULT_CTX, THREAD_PRIORITIES, contextSchema, loadModelSchema, type ContextOptions, type LoadModelOptions, type Logger, type ThreadPriority } from './options.js';
 import { parseOptions } from './validate.js';
 
 export type ModelInfo = NativeModelInfo;
@@ -102,7 +102,7 @@ export async function loadModel(options: LoadModelOptions): Promise<Model> {
         useMlock: opts.useMlock,
         vocabOnly: opts.vocabOnly,
         checkTensors: opts.checkTensors,
-        threadPriority: opts.threadPriority === 'low' ? -1 : 0,
+        threadPriority: THREAD_PRIORITIES[opts.threadPriority],
       },
       opts.onProgress ?? null,
       control,

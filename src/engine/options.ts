@@ -68,9 +68,10 @@ export const loraUsesSchema = z
   )
   .max(32, { error: 'expected at most 32 adapters' });
 
-export const THREAD_PRIORITIES = ['low', 'normal'] as const;
-export type ThreadPriority = (typeof THREAD_PRIORITIES)[number];
-const threadPriority = () => z.enum(THREAD_PRIORITIES, { error: "expected 'low' or 'normal'" });
+/** ggml_sched_priority by threadPriority */
+export const THREAD_PRIORITIES = { low: -1, normal: 0 } as const;
+export type ThreadPriority = keyof typeof THREAD_PRIORITIES;
+const threadPriority = () => z.enum(['low', 'normal'], { error: "expected 'low' or 'normal'" });
 
 export const loadModelSchema = z.strictObject({
   modelPath: z.string({ error: 'expected the path of a GGUF file' }).min(1, { error: 'expected the path of a GGUF file' }),
