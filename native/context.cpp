@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <system_error>
 #include <vector>
 
 namespace hermes3 {
@@ -146,12 +147,20 @@ Napi::Value ContextWrap::Create(const Napi::CallbackInfo & info) {
                 config.draftCtx = handle->draftCtx;
             }
             AttachThreadPools(*handle, p.n_threads, p.n_threads_batch, prio);
-            handle->scheduler = std::make_unique<Scheduler>(ctx, config);
+            handle->scheduler = std::make_unique<Scheduler>(ctx, config, handle->priority);
             if (withLoras) handle->scheduler->ReserveUnder(&model->adapters);
             llama_set_abort_callback(ctx, AbortCallback, handle->scheduler.get());
             return handle;
         },
-        [](Napi::Env env, Result & handle) { return NewWrapped(env, GetAddonData(env).contextConstructor, handle); },
+        [](Napi::Env env, Result & handle) {
+            // here, on the main thread: the scheduler thread must not inherit the lowered class
+            try {
+                handle->scheduler->Start();
+            } catch (const std::system_error & e) {
+                Throw(env, "ERR_NATIVE", std::string("cannot start the context's threads: ") + e.what());
+            }
+            return NewWrapped(env, GetAddonData(env).contextConstructor, handle);
+        },
         {}, nullptr, PriorityFromGgml(prio));
 }
 

@@ -103,29 +103,41 @@ void GenerationJob::Emit(llama_token token) {
     char buf[256];
     int32_t n = 0;
     if (!llama_vocab_is_eog(vocab, token)) n = llama_token_to_piece(vocab, token, buf, sizeof(buf), 0, req_.special);
-    bool schedule = false;
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        pendingTokens_.push_back(token);
-        if (n > 0) pendingBytes_.append(buf, n);
-        if (!scheduled_) scheduled_ = schedule = true;
-    }
+    stagedTokens_.push_back(token);
+    if (n > 0) stagedBytes_.append(buf, n);
     produced_++;
-    if (schedule) tsfn_.NonBlockingCall();
 }
 
 void GenerationJob::Finish(GenerationResult r) {
     // The KV cache is the truth: an aborted decode may have kept some of its tokens.
     r.nPast = llama_memory_seq_pos_max(llama_get_memory(ctx_->ctx), req_.seq) + 1;
-    detached.store(true);
+    stagedResult_ = std::move(r);
+    stagedEnd_ = true;
+}
+
+void GenerationJob::Deliver() {
+    const bool end = stagedEnd_;
+    if (stagedTokens_.empty() && !end) return;
+    bool schedule = false;
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        done_ = std::move(r);
-        finished_ = true;
-        scheduled_ = true;
+        pendingTokens_.insert(pendingTokens_.end(), stagedTokens_.begin(), stagedTokens_.end());
+        pendingBytes_.append(stagedBytes_);
+        if (end) {
+            done_ = std::move(stagedResult_);
+            finished_ = true;
+        }
+        if (!scheduled_ || end) scheduled_ = schedule = true;
     }
+    stagedTokens_.clear();
+    stagedBytes_.clear();
+    if (!end) {
+        if (schedule) tsfn_.NonBlockingCall();
+        return;
+    }
+    detached.store(true);
     tsfn_.NonBlockingCall();
-    tsfn_.Release();
+    tsfn_.Release();  // the finalizer (OnFinalize) may delete the job from here
 }
 
 void GenerationJob::OnCall(Napi::Env env, Napi::Function fn, GenerationJob * job, void *) {

@@ -1,8 +1,9 @@
 // One generation of one sequence: its request, sampler, state between decode steps, and the path
 // that hands tokens and their bytes to JS through a thread-safe function. The context's
-// scheduler (scheduler.h) decodes it together with the other sequences of the context. Tokens
-// that JS has not yet taken are coalesced into one chunk, and the scheduler skips the sequence
-// while JS is more than `window` tokens behind (backpressure).
+// scheduler (scheduler.h) decodes it together with the other sequences of the context. The
+// compute thread stages each step's tokens; the scheduler thread delivers them after the step.
+// Tokens that JS has not yet taken are coalesced into one chunk, and the scheduler skips the
+// sequence while JS is more than `window` tokens behind (backpressure).
 #pragma once
 
 #include "common.h"
@@ -50,15 +51,19 @@ class GenerationJob {
 
     bool Cancelled() const { return cancelled_.load() || control_.aborted(); }
 
-    // ---- scheduler thread only ----
+    // ---- compute thread (during a step) ----
     const GenerationRequest & Request() const { return req_; }
     // JS has taken enough of the tokens produced to let the sequence go on
     bool HasCredit() const { return produced_ - control_.consumed() < req_.window; }
-    // Samples the token at batch index idx, hands it to JS; true when the generation goes on.
+    // Samples the token at batch index idx, stages it for JS; true when the generation goes on.
     bool SampleAndEmit(int32_t idx);
-    // Ends the generation (result.nPast is read from the KV cache here). The job must not be
-    // used by the scheduler after this call: JS may free it at any time from then on.
+    // Ends the generation (result.nPast is read from the KV cache here); the end is staged.
     void Finish(GenerationResult result);
+
+    // ---- scheduler thread (after a step) ----
+    // Hands the staged tokens, and the end if staged, to JS. After it has handed the end, the job
+    // must not be used by the scheduler: JS may free it at any time from then on.
+    void Deliver();
     // Reason to end the generation after its last token, or empty.
     const std::string & StopReason() const { return stopReason_; }
 
@@ -90,10 +95,16 @@ class GenerationJob {
     Tsfn tsfn_;
     std::vector<llama_token_data> candidates_;
     std::atomic<bool> cancelled_{false};
-    int64_t produced_ = 0;            // tokens emitted (scheduler thread)
+    int64_t produced_ = 0;            // tokens emitted (compute thread)
     std::string stopReason_;
 
-    std::mutex mutex_;
+    // staged by the compute thread, delivered by the scheduler thread (one after the other)
+    std::vector<llama_token> stagedTokens_;
+    std::string stagedBytes_;
+    bool stagedEnd_ = false;
+    GenerationResult stagedResult_;
+
+    std::mutex mutex_;  // the scheduler thread and the main thread (never the compute thread)
     std::vector<llama_token> pendingTokens_;
     std::string pendingBytes_;
     bool scheduled_ = false;

@@ -48,4 +48,66 @@ void RunLowered(const std::function<void()> & work) {
     if (error) std::rethrow_exception(error);
 }
 
+LoweredThread::LoweredThread(Priority priority) {
+    if (priority != Priority::Low) return;
+    try {
+        thread_ = std::thread([this]() { Loop(); });
+    } catch (const std::system_error &) {
+        return;  // no thread could start: the work runs on the caller
+    }
+    // lowered before the constructor returns
+    std::unique_lock<std::mutex> lock(mutex_);
+    cv_.wait(lock, [this]() { return lowered_; });
+}
+
+LoweredThread::~LoweredThread() {
+    if (!thread_.joinable()) return;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+}
+
+void LoweredThread::Run(const std::function<void()> & work) {
+    if (!thread_.joinable()) {
+        work();
+        return;
+    }
+    std::unique_lock<std::mutex> lock(mutex_);
+    work_ = &work;
+    done_ = false;
+    cv_.notify_all();
+    cv_.wait(lock, [this]() { return done_; });
+    std::exception_ptr error = std::move(error_);
+    error_ = nullptr;
+    lock.unlock();
+    if (error) std::rethrow_exception(error);
+}
+
+void LoweredThread::Loop() {
+    LowerThisThread();
+    std::unique_lock<std::mutex> lock(mutex_);
+    lowered_ = true;
+    cv_.notify_all();
+    for (;;) {
+        cv_.wait(lock, [this]() { return work_ != nullptr || stop_; });
+        if (!work_) return;
+        const std::function<void()> * work = work_;
+        lock.unlock();
+        std::exception_ptr error;
+        try {
+            (*work)();
+        } catch (...) {
+            error = std::current_exception();
+        }
+        lock.lock();
+        error_ = error;
+        work_ = nullptr;
+        done_ = true;
+        cv_.notify_all();
+    }
+}
+
 }  // namespace hermes3

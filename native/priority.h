@@ -3,7 +3,11 @@
 // thread of normal priority, runs first when the cores are all busy.
 #pragma once
 
+#include <condition_variable>
+#include <exception>
 #include <functional>
+#include <mutex>
+#include <thread>
 
 namespace hermes3 {
 
@@ -20,5 +24,31 @@ void LowerThisThread();
 // Runs `work` on a thread of its own, lowered, and waits for it; an exception it throws is thrown
 // here. The calling libuv worker keeps its own priority. Runs `work` here if no thread can start.
 void RunLowered(const std::function<void()> & work);
+
+// A thread of its own, lowered, that runs the work it is handed, one piece at a time, while the
+// caller waits. The thread that hands work over keeps its priority, so it can share locks with
+// the event loop: a lowered thread that holds a lock the event loop needs can be kept off the
+// cores by any other thread, and the event loop would wait for it (priority inversion).
+// Priority::Normal runs the work on the caller instead.
+class LoweredThread {
+  public:
+    explicit LoweredThread(Priority priority);
+    ~LoweredThread();
+    LoweredThread(const LoweredThread &) = delete;
+    LoweredThread & operator=(const LoweredThread &) = delete;
+    // Runs `work` there and waits for it; an exception it throws is thrown here.
+    void Run(const std::function<void()> & work);
+
+  private:
+    void Loop();
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    const std::function<void()> * work_ = nullptr;
+    std::exception_ptr error_;
+    bool done_ = false;
+    bool stop_ = false;
+    bool lowered_ = false;
+    std::thread thread_;
+};
 
 }  // namespace hermes3

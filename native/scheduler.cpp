@@ -7,10 +7,16 @@
 
 namespace hermes3 {
 
-Scheduler::Scheduler(llama_context * ctx, const DraftConfig & draft)
+Scheduler::Scheduler(llama_context * ctx, const DraftConfig & draft, Priority priority)
     : ctx_(ctx), nBatch_((int32_t) std::max<uint32_t>(llama_n_batch(ctx), 1)),
-      drafter_(draft, (int32_t) std::max<uint32_t>(llama_n_batch(ctx), 1), (int32_t) llama_n_seq_max(ctx)) {
+      nSeq_((int32_t) llama_n_seq_max(ctx)), busy_(std::make_unique<std::atomic<bool>[]>(llama_n_seq_max(ctx))),
+      drafter_(draft, (int32_t) std::max<uint32_t>(llama_n_batch(ctx), 1), (int32_t) llama_n_seq_max(ctx)),
+      priority_(priority) {
     batch_ = llama_batch_init(nBatch_, 0, 1);
+}
+
+void Scheduler::Start() {
+    compute_ = std::make_unique<LoweredThread>(priority_);
     thread_ = std::thread([this]() { Loop(); });
 }
 
@@ -23,31 +29,33 @@ Scheduler::~Scheduler() {
     stopping_.store(true);
     cv_.notify_all();
     if (thread_.joinable()) thread_.join();
+    compute_.reset();
     llama_batch_free(batch_);
 }
 
 void Scheduler::Submit(GenerationJob * job) {
+    const llama_seq_id seq = job->Request().seq;
+    if (seq >= 0 && seq < nSeq_) busy_[seq].store(true);
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        busy_.insert(job->Request().seq);
         incoming_.push_back(job);
     }
     cv_.notify_all();
 }
 
 void Scheduler::Release(llama_seq_id seq) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    busy_.erase(seq);
+    if (seq >= 0 && seq < nSeq_) busy_[seq].store(false);
 }
 
 bool Scheduler::Busy(llama_seq_id seq) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return busy_.count(seq) > 0;
+    return seq >= 0 && seq < nSeq_ && busy_[seq].load();
 }
 
 bool Scheduler::AnyBusy() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return !busy_.empty();
+    for (int32_t seq = 0; seq < nSeq_; seq++) {
+        if (busy_[seq].load()) return true;
+    }
+    return false;
 }
 
 void Scheduler::Detach(GenerationJob * job) {
@@ -79,6 +87,18 @@ bool Scheduler::Aborting() const {
 
 void Scheduler::Loop() {
     std::vector<Command *> commands;
+    std::vector<GenerationJob *> arrived;
+    const std::function<void()> runCommands = [&]() {
+        for (Command * command : commands) {
+            try {
+                (*command->fn)();
+            } catch (...) {
+                command->error = std::current_exception();
+            }
+        }
+    };
+    bool stepped = false;
+    const std::function<void()> step = [&]() { stepped = Step(arrived); };
     for (;;) {
         {
             std::lock_guard<std::mutex> lock(mutex_);
@@ -86,17 +106,25 @@ void Scheduler::Loop() {
             commands.assign(commands_.begin(), commands_.end());
             commands_.clear();
         }
-        for (Command * command : commands) {
-            try {
-                (*command->fn)();
-            } catch (...) {
-                command->error = std::current_exception();
+        if (!commands.empty()) {
+            compute_->Run(runCommands);
+            {
+                std::lock_guard<std::mutex> lock(mutex_);
+                for (Command * command : commands) command->done = true;
             }
-            std::lock_guard<std::mutex> lock(mutex_);
-            command->done = true;
+            commandDone_.notify_all();
         }
-        if (!commands.empty()) commandDone_.notify_all();
-        if (Step()) continue;
+        {
+            std::lock_guard<std::mutex> hold(stepMutex_);
+            {
+                std::lock_guard<std::mutex> lock(mutex_);
+                arrived.swap(incoming_);
+            }
+            compute_->Run(step);
+            arrived.clear();
+            Deliver();
+        }
+        if (stepped) continue;
         std::unique_lock<std::mutex> lock(mutex_);
         if (stop_) return;
         if (!commands_.empty() || !incoming_.empty()) continue;
@@ -113,6 +141,12 @@ void Scheduler::Loop() {
             cv_.wait_for(lock, std::chrono::milliseconds(1));
         }
     }
+}
+
+void Scheduler::Deliver() {
+    for (GenerationJob * job : jobs_) job->Deliver();
+    for (GenerationJob * job : completed_) job->Deliver();  // the job belongs to JS from here
+    completed_.clear();
 }
 
 void Scheduler::Admit(GenerationJob * job) {
@@ -136,7 +170,8 @@ void Scheduler::Admit(GenerationJob * job) {
 void Scheduler::Complete(GenerationJob * job, std::vector<GenerationJob *>::iterator & it) {
     if (job->generating) job->result.generateMs = NowMs() - job->t1;
     it = jobs_.erase(it);
-    job->Finish(std::move(job->result));  // the job belongs to JS from here
+    job->Finish(std::move(job->result));
+    completed_.push_back(job);
 }
 
 int32_t Scheduler::PromptBudget(int32_t room) const {
@@ -150,13 +185,7 @@ int32_t Scheduler::PromptBudget(int32_t room) const {
     return (int32_t) std::clamp<double>(k, 1.0, (double) room);
 }
 
-bool Scheduler::Step() {
-    std::lock_guard<std::mutex> step(stepMutex_);
-    std::vector<GenerationJob *> arrived;
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        arrived.swap(incoming_);
-    }
+bool Scheduler::Step(const std::vector<GenerationJob *> & arrived) {
     for (GenerationJob * job : arrived) Admit(job);
     for (auto it = jobs_.begin(); it != jobs_.end();) {
         GenerationJob * job = *it;

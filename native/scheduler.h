@@ -1,12 +1,20 @@
-// Continuous batching: one scheduler thread per context owns its llama_context. Each step it
-// gathers the next token of every generating sequence and chunks of the prompts that have
-// arrived (within nBatch, shared fairly), decodes them in one llama_decode call, samples each
-// sequence with its own sampler and hands each its token. Sequences join and leave between
-// steps; other work on the context (removing tokens, saving and restoring a sequence) runs on
-// the same thread between steps, so nothing touches the llama_context concurrently.
+// Continuous batching: one scheduler per context owns its llama_context. Each step it gathers
+// the next token of every generating sequence and chunks of the prompts that have arrived
+// (within nBatch, shared fairly), decodes them in one llama_decode call, samples each sequence
+// with its own sampler and hands each its tokens. Sequences join and leave between steps; other
+// work on the context (removing tokens, saving and restoring a sequence) runs between steps, so
+// nothing touches the llama_context concurrently.
+//
+// Two threads: the scheduler thread, of normal priority, takes requests and hands tokens to JS;
+// the compute thread (lowered at threadPriority 'low') decodes, samples and runs the commands,
+// while the scheduler thread waits. Every lock the event loop takes (the request queue, each
+// generation's tokens, node's thread-safe function) is shared with the scheduler thread only:
+// a lowered thread holding one of them could be kept off the cores by any other thread, and
+// the event loop would wait for it.
 #pragma once
 
 #include "llama.h"
+#include "priority.h"
 #include "speculative.h"
 
 #include <atomic>
@@ -14,9 +22,9 @@
 #include <cstdint>
 #include <deque>
 #include <exception>
+#include <memory>
 #include <functional>
 #include <mutex>
-#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,11 +35,14 @@ class GenerationJob;
 
 class Scheduler {
   public:
-    explicit Scheduler(llama_context * ctx, const DraftConfig & draft = {});
+    Scheduler(llama_context * ctx, const DraftConfig & draft, Priority priority);
     ~Scheduler();
     Scheduler(const Scheduler &) = delete;
     Scheduler & operator=(const Scheduler &) = delete;
 
+    // Main thread, once: starts the scheduler thread (of normal priority, hence not from a lowered
+    // thread, whose children inherit its class) and the compute thread.
+    void Start();
     // Main thread: marks the job's sequence busy and queues the job for the next step.
     void Submit(GenerationJob * job);
     // Main thread: the generation of `seq` has been delivered to JS; the sequence is free again.
@@ -67,8 +78,11 @@ class Scheduler {
     };
 
     void Loop();
-    // One decode step; false when there was nothing to decode.
-    bool Step();
+    // Compute thread: one decode step with the jobs that arrived since the last; false when there
+    // was nothing to decode.
+    bool Step(const std::vector<GenerationJob *> & arrived);
+    // Scheduler thread, after a step: hands the tokens and ends staged by the step to JS.
+    void Deliver();
     void Admit(GenerationJob * job);
     void Complete(GenerationJob * job, std::vector<GenerationJob *>::iterator & it);
     // Ends the jobs of a failed decode (llama_decode's return code rc).
@@ -83,18 +97,20 @@ class Scheduler {
     llama_context * const ctx_;
     const int32_t nBatch_;
 
-    std::mutex mutex_;  // guards incoming_, commands_, busy_, stop_
+    std::mutex mutex_;  // guards incoming_, commands_, stop_ (never taken by the compute thread)
     std::condition_variable cv_;
     std::condition_variable commandDone_;
     std::vector<GenerationJob *> incoming_;
     std::deque<Command *> commands_;
-    std::set<llama_seq_id> busy_;
+    const int32_t nSeq_;
+    std::unique_ptr<std::atomic<bool>[]> busy_;  // per sequence: generating, until JS has the end
     bool stop_ = false;
     std::atomic<bool> stopping_{false};
     std::atomic<std::mutex *> reserveLock_{nullptr};
 
-    std::mutex stepMutex_;  // held by the scheduler thread for a whole step
+    std::mutex stepMutex_;  // held by the scheduler thread for a whole step and its delivery
     std::vector<GenerationJob *> jobs_;     // admitted jobs, in arrival order
+    std::vector<GenerationJob *> completed_;  // jobs the step ended, to deliver
     std::vector<GenerationJob *> inBatch_;  // the jobs of the decode in progress
     std::string failure_;                     // what the last failed decode raised
     size_t rotate_ = 0;                     // first prompt served, for fairness between prompts
@@ -105,6 +121,8 @@ class Scheduler {
 
     Drafter drafter_;
     llama_batch batch_;
+    const Priority priority_;
+    std::unique_ptr<LoweredThread> compute_;
     std::thread thread_;
 };
 
