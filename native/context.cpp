@@ -133,35 +133,40 @@ Napi::Value ContextWrap::Create(const Napi::CallbackInfo & info) {
     return PromiseWorker<Result>::Run(
         env, "hermes3:createContext",
         [model, p, draft, draftModel, loras, prio]() -> Result {
-            std::string errors;
-            llama_context * ctx = model->NewContext(p, errors);
-            if (!ctx) throw NativeError("ERR_CONTEXT_CREATE", errors.empty() ? "llama.cpp could not create the context" : errors);
-            auto handle = std::make_shared<ContextHandle>(model, ctx);
-            handle->priority = PriorityFromGgml(prio);
-            const bool withLoras = ApplyLoras(*handle, *loras);
-            DraftConfig config = draft;
-            if (draftModel) {
-                handle->draftCtx = draftModel->NewContext(p, errors);
-                if (!handle->draftCtx) throw NativeError("ERR_CONTEXT_CREATE", "cannot create the draft model's context: " + (errors.empty() ? std::string("llama.cpp refused it") : errors));
-                handle->draftModel = draftModel;
-                config.draftCtx = handle->draftCtx;
-            }
-            AttachThreadPools(*handle, p.n_threads, p.n_threads_batch, prio);
-            handle->scheduler = std::make_unique<Scheduler>(ctx, config, handle->priority);
-            if (withLoras) handle->scheduler->ReserveUnder(&model->adapters);
-            llama_set_abort_callback(ctx, AbortCallback, handle->scheduler.get());
-            return handle;
-        },
-        [](Napi::Env env, Result & handle) {
-            // here, on the main thread: the scheduler thread must not inherit the lowered class
+            Result handle;
+            // the heavy part on a lowered thread (at 'low'); the scheduler's threads are started
+            // from this libuv worker, so that the scheduler thread does not inherit the lowered
+            // class and the event loop does not pay for starting threads
+            const auto create = [&]() {
+                std::string errors;
+                llama_context * ctx = model->NewContext(p, errors);
+                if (!ctx) throw NativeError("ERR_CONTEXT_CREATE", errors.empty() ? "llama.cpp could not create the context" : errors);
+                handle = std::make_shared<ContextHandle>(model, ctx);
+                handle->priority = PriorityFromGgml(prio);
+                const bool withLoras = ApplyLoras(*handle, *loras);
+                DraftConfig config = draft;
+                if (draftModel) {
+                    handle->draftCtx = draftModel->NewContext(p, errors);
+                    if (!handle->draftCtx) throw NativeError("ERR_CONTEXT_CREATE", "cannot create the draft model's context: " + (errors.empty() ? std::string("llama.cpp refused it") : errors));
+                    handle->draftModel = draftModel;
+                    config.draftCtx = handle->draftCtx;
+                }
+                AttachThreadPools(*handle, p.n_threads, p.n_threads_batch, prio);
+                handle->scheduler = std::make_unique<Scheduler>(ctx, config, handle->priority);
+                if (withLoras) handle->scheduler->ReserveUnder(&model->adapters);
+                llama_set_abort_callback(ctx, AbortCallback, handle->scheduler.get());
+            };
+            if (PriorityFromGgml(prio) == Priority::Low) RunLowered(create);
+            else create();
             try {
                 handle->scheduler->Start();
             } catch (const std::system_error & e) {
-                Throw(env, "ERR_NATIVE", std::string("cannot start the context's threads: ") + e.what());
+                throw NativeError("ERR_NATIVE", std::string("cannot start the context's threads: ") + e.what());
             }
-            return NewWrapped(env, GetAddonData(env).contextConstructor, handle);
+            return handle;
         },
-        {}, nullptr, PriorityFromGgml(prio));
+        [](Napi::Env env, Result & handle) { return NewWrapped(env, GetAddonData(env).contextConstructor, handle); },
+        {}, nullptr, Priority::Normal);
 }
 
 Napi::Value ContextWrap::Generate(const Napi::CallbackInfo & info) {

@@ -21,19 +21,22 @@ llama_context * ModelHandle::NewContext(const llama_context_params & params, std
 }
 namespace {
 
+// Loading reports its progress through `onProgress`. At threadPriority 'low' the load runs on
+// a lowered thread, which must not take the thread-safe function's lock (the event loop takes it
+// too, and would wait for a lowered thread kept off the cores): it stores the progress, and the
+// libuv worker that waits for it passes it on (Relay).
 struct LoadProgress {
     Napi::ThreadSafeFunction tsfn;
     ControlBlock control;
+    bool relayed = false;
+    std::atomic<float> latest{-1.0f};
     int lastPercent = -1;
-};
 
-bool OnProgress(float progress, void * user) {
-    auto * p = static_cast<LoadProgress *>(user);
-    if (p->control.aborted()) return false;
-    const int percent = (int) std::floor(progress * 100.0f);
-    if (p->tsfn && percent != p->lastPercent) {
-        p->lastPercent = percent;
-        p->tsfn.NonBlockingCall([progress](Napi::Env env, Napi::Function fn) {
+    void Send(float progress) {
+        const int percent = (int) std::floor(progress * 100.0f);
+        if (!tsfn || percent == lastPercent) return;
+        lastPercent = percent;
+        tsfn.NonBlockingCall([progress](Napi::Env env, Napi::Function fn) {
             try {
                 fn.Call({Napi::Number::New(env, progress)});
             } catch (const Napi::Error &) {
@@ -41,6 +44,17 @@ bool OnProgress(float progress, void * user) {
             }
         });
     }
+    void Relay() {
+        const float progress = latest.load();
+        if (progress >= 0.0f) Send(progress);
+    }
+};
+
+bool OnProgress(float progress, void * user) {
+    auto * p = static_cast<LoadProgress *>(user);
+    if (p->control.aborted()) return false;
+    if (p->relayed) p->latest.store(progress);
+    else p->Send(progress);
     return true;
 }
 
@@ -107,6 +121,7 @@ Napi::Value ModelWrap::Load(const Napi::CallbackInfo & info) {
     const bool mmap = opts.Get("useMmap").ToBoolean();
     // ggml_sched_priority: -1 low (the load runs on a lowered thread), 0 normal
     const int32_t prio = opts.Has("threadPriority") ? opts.Get("threadPriority").As<Napi::Number>().Int32Value() : 0;
+    progress->relayed = PriorityFromGgml(prio) == Priority::Low;
     const bool mlock = opts.Get("useMlock").ToBoolean();
     params.load_mode = mmap ? (mlock ? LLAMA_LOAD_MODE_MMAP_MLOCK : LLAMA_LOAD_MODE_MMAP)
                             : (mlock ? LLAMA_LOAD_MODE_MLOCK : LLAMA_LOAD_MODE_NONE);
@@ -167,12 +182,10 @@ Napi::Value ModelWrap::Load(const Napi::CallbackInfo & info) {
                     model = llama_model_load_from_file(path.c_str(), params);
                 } catch (const std::exception & e) {
                     EndErrorCapture();
-                    if (progress->tsfn) progress->tsfn.Release();
                     throw NativeError("ERR_MODEL_LOAD", std::string("llama.cpp failed while loading the model: ") + e.what());
                 }
             }
             std::string errors = EndErrorCapture();
-            if (progress->tsfn) progress->tsfn.Release();
             if (!model) {
                 if (progress->control.aborted()) throw NativeError("ABORT_ERR", "model loading was aborted");
                 throw NativeError("ERR_MODEL_LOAD", errors.empty() ? "llama.cpp could not load the model" : errors);
@@ -189,7 +202,12 @@ Napi::Value ModelWrap::Load(const Napi::CallbackInfo & info) {
                 throw;
             }
         },
-        {}, [progress]() { progress->control.release(); }, PriorityFromGgml(prio));
+        {},
+        [progress]() {
+            if (progress->tsfn) progress->tsfn.Release();
+            progress->control.release();
+        },
+        PriorityFromGgml(prio), [progress]() { progress->Relay(); });
 }
 
 Napi::Value ModelWrap::Info(const Napi::CallbackInfo & info) {

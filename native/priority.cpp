@@ -1,5 +1,6 @@
 #include "priority.h"
 
+#include <chrono>
 #include <exception>
 #include <system_error>
 #include <thread>
@@ -28,8 +29,11 @@ void LowerThisThread() {
 #endif
 }
 
-void RunLowered(const std::function<void()> & work) {
+void RunLowered(const std::function<void()> & work, const std::function<void()> & meanwhile) {
     std::exception_ptr error;
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool done = false;
     std::thread t;
     try {
         t = std::thread([&]() {
@@ -39,12 +43,25 @@ void RunLowered(const std::function<void()> & work) {
             } catch (...) {
                 error = std::current_exception();
             }
+            std::lock_guard<std::mutex> lock(mutex);
+            done = true;
+            cv.notify_all();
         });
     } catch (const std::system_error &) {
         work();
+        if (meanwhile) meanwhile();
         return;
     }
+    if (meanwhile) {
+        std::unique_lock<std::mutex> lock(mutex);
+        while (!cv.wait_for(lock, std::chrono::milliseconds(10), [&]() { return done; })) {
+            lock.unlock();
+            meanwhile();
+            lock.lock();
+        }
+    }
     t.join();
+    if (meanwhile) meanwhile();
     if (error) std::rethrow_exception(error);
 }
 
@@ -55,9 +72,12 @@ LoweredThread::LoweredThread(Priority priority) {
     } catch (const std::system_error &) {
         return;  // no thread could start: the work runs on the caller
     }
-    // lowered before the constructor returns
-    std::unique_lock<std::mutex> lock(mutex_);
-    cv_.wait(lock, [this]() { return lowered_; });
+#if !defined(_WIN32) && !defined(__APPLE__) && defined(SCHED_IDLE)
+    // lowered from here as well, so that it is lowered when the constructor returns, without
+    // waiting for it (a lowered thread may wait long for a core)
+    sched_param p{};
+    pthread_setschedparam(thread_.native_handle(), SCHED_IDLE, &p);
+#endif
 }
 
 LoweredThread::~LoweredThread() {
@@ -89,8 +109,6 @@ void LoweredThread::Run(const std::function<void()> & work) {
 void LoweredThread::Loop() {
     LowerThisThread();
     std::unique_lock<std::mutex> lock(mutex_);
-    lowered_ = true;
-    cv_.notify_all();
     for (;;) {
         cv_.wait(lock, [this]() { return work_ != nullptr || stop_; });
         if (!work_) return;

@@ -23,7 +23,10 @@ void LowerThisThread();
 
 // Runs `work` on a thread of its own, lowered, and waits for it; an exception it throws is thrown
 // here. The calling libuv worker keeps its own priority. Runs `work` here if no thread can start.
-void RunLowered(const std::function<void()> & work);
+// While it waits, the caller runs `meanwhile` every 10 ms and once at the end: the way to pass
+// what the lowered thread reports on to the event loop without the lowered thread taking a lock
+// the event loop takes (such as a thread-safe function's).
+void RunLowered(const std::function<void()> & work, const std::function<void()> & meanwhile = nullptr);
 
 // A thread of its own, lowered, that runs the work it is handed, one piece at a time, while the
 // caller waits. The thread that hands work over keeps its priority, so it can share locks with
@@ -47,7 +50,6 @@ class LoweredThread {
     std::exception_ptr error_;
     bool done_ = false;
     bool stop_ = false;
-    bool lowered_ = false;
     std::thread thread_;
 };
 

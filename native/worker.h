@@ -22,11 +22,14 @@ class PromiseWorker : public Napi::AsyncWorker {
     // keepAlive: JS objects that must outlive the work (the model a context uses, ...).
     // finally: runs on the main thread before the promise settles, success or not.
     // priority: Low runs the work on a lowered thread of its own (RunLowered).
+    // meanwhile: with Low, runs on the libuv worker every 10 ms while the lowered thread works,
+    // and once when it is done (RunLowered)
     static Napi::Promise Run(Napi::Env env, const char * name, Execute_ execute, Resolve_ resolve,
                              std::vector<Napi::Object> keepAlive = {}, Finally_ finally = nullptr,
-                             Priority priority = Priority::Normal) {
+                             Priority priority = Priority::Normal, Finally_ meanwhile = nullptr) {
         auto * worker = new PromiseWorker(env, name, std::move(execute), std::move(resolve), std::move(finally));
         worker->priority_ = priority;
+        worker->meanwhile_ = std::move(meanwhile);
         for (auto & obj : keepAlive) worker->keepAlive_.push_back(Napi::Persistent(obj));
         Napi::Promise promise = worker->deferred_.Promise();
         worker->Queue();
@@ -36,7 +39,7 @@ class PromiseWorker : public Napi::AsyncWorker {
   protected:
     void Execute() override {
         try {
-            if (priority_ == Priority::Low) RunLowered([this]() { result_.emplace(execute_()); });
+            if (priority_ == Priority::Low) RunLowered([this]() { result_.emplace(execute_()); }, meanwhile_);
             else result_.emplace(execute_());
         } catch (const NativeError & e) {
             code_ = e.code;
@@ -82,6 +85,7 @@ class PromiseWorker : public Napi::AsyncWorker {
     Execute_ execute_;
     Resolve_ resolve_;
     Finally_ finally_;
+    Finally_ meanwhile_;
     std::optional<T> result_;
     Priority priority_ = Priority::Normal;
     std::string code_ = "ERR_NATIVE";
