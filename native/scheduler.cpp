@@ -130,11 +130,15 @@ void Scheduler::Loop() {
         if (!commands_.empty() || !incoming_.empty()) continue;
         if (jobs_.empty()) {
             cv_.wait(lock);  // nothing to do until a job or a command arrives
-            // requests made together (in one turn of the event loop) arrive microseconds apart:
-            // let them all in, so that their prompts share the first step
-            if (!incoming_.empty()) {
+            // requests made together arrive microseconds apart, or milliseconds on a loaded
+            // machine: let them all in, so that their prompts share the first step (wait while
+            // they keep coming, 2 ms after the last one, 10 ms at most)
+            for (int waited = 0; !incoming_.empty() && waited < 10; waited += 2) {
+                const size_t seen = incoming_.size();
                 lock.unlock();
                 std::this_thread::sleep_for(std::chrono::milliseconds(2));
+                lock.lock();
+                if (incoming_.size() == seen) break;
             }
         } else {
             // every job waits for JS to take its tokens: poll their credit and cancellation
