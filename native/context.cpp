@@ -152,14 +152,13 @@ Napi::Value ContextWrap::Create(const Napi::CallbackInfo & info) {
                     config.draftCtx = handle->draftCtx;
                 }
                 AttachThreadPools(*handle, p.n_threads, p.n_threads_batch, prio);
-                handle->scheduler = std::make_unique<Scheduler>(ctx, config, handle->priority);
+                handle->scheduler = std::make_unique<Scheduler>(ctx, config);
                 if (withLoras) handle->scheduler->ReserveUnder(&model->adapters);
                 llama_set_abort_callback(ctx, AbortCallback, handle->scheduler.get());
             };
-            if (PriorityFromGgml(prio) == Priority::Low) RunLowered(create);
-            else create();
+            RunAt(PriorityFromGgml(prio), create);
             try {
-                handle->scheduler->Start();
+                handle->scheduler->Start(handle->priority);
             } catch (const std::system_error & e) {
                 throw NativeError("ERR_NATIVE", std::string("cannot start the context's threads: ") + e.what());
             }

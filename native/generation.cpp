@@ -118,7 +118,7 @@ void GenerationJob::Finish(GenerationResult r) {
 void GenerationJob::Deliver() {
     const bool end = stagedEnd_;
     if (stagedTokens_.empty() && !end) return;
-    bool schedule = false;
+    bool call;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         pendingTokens_.insert(pendingTokens_.end(), stagedTokens_.begin(), stagedTokens_.end());
@@ -127,17 +127,14 @@ void GenerationJob::Deliver() {
             done_ = std::move(stagedResult_);
             finished_ = true;
         }
-        if (!scheduled_ || end) scheduled_ = schedule = true;
+        call = !scheduled_ || end;
+        scheduled_ = true;
     }
     stagedTokens_.clear();
     stagedBytes_.clear();
-    if (!end) {
-        if (schedule) tsfn_.NonBlockingCall();
-        return;
-    }
-    detached.store(true);
-    tsfn_.NonBlockingCall();
-    tsfn_.Release();  // the finalizer (OnFinalize) may delete the job from here
+    if (end) detached.store(true);
+    if (call) tsfn_.NonBlockingCall();
+    if (end) tsfn_.Release();  // the finalizer (OnFinalize) may delete the job from here
 }
 
 void GenerationJob::OnCall(Napi::Env env, Napi::Function fn, GenerationJob * job, void *) {

@@ -121,7 +121,8 @@ Napi::Value ModelWrap::Load(const Napi::CallbackInfo & info) {
     const bool mmap = opts.Get("useMmap").ToBoolean();
     // ggml_sched_priority: -1 low (the load runs on a lowered thread), 0 normal
     const int32_t prio = opts.Has("threadPriority") ? opts.Get("threadPriority").As<Napi::Number>().Int32Value() : 0;
-    progress->relayed = PriorityFromGgml(prio) == Priority::Low;
+    // only a lowered load with a callback to call has progress to relay
+    progress->relayed = PriorityFromGgml(prio) == Priority::Low && progress->tsfn;
     const bool mlock = opts.Get("useMlock").ToBoolean();
     params.load_mode = mmap ? (mlock ? LLAMA_LOAD_MODE_MMAP_MLOCK : LLAMA_LOAD_MODE_MMAP)
                             : (mlock ? LLAMA_LOAD_MODE_MLOCK : LLAMA_LOAD_MODE_NONE);
@@ -207,7 +208,7 @@ Napi::Value ModelWrap::Load(const Napi::CallbackInfo & info) {
             if (progress->tsfn) progress->tsfn.Release();
             progress->control.release();
         },
-        PriorityFromGgml(prio), [progress]() { progress->Relay(); });
+        PriorityFromGgml(prio), progress->relayed ? std::function<void()>([progress]() { progress->Relay(); }) : nullptr);
 }
 
 Napi::Value ModelWrap::Info(const Napi::CallbackInfo & info) {

@@ -15,6 +15,19 @@
 
 namespace hermes3 {
 
+namespace {
+
+#if !defined(_WIN32) && !defined(__APPLE__) && defined(SCHED_IDLE)
+// every thread of normal priority preempts it at once when it wakes (the event loop's timers,
+// V8's collector); on an idle core it runs as fast as any other
+void LowerPosixThread(pthread_t thread) {
+    sched_param p{};
+    pthread_setschedparam(thread, SCHED_IDLE, &p);
+}
+#endif
+
+}  // namespace
+
 void LowerThisThread() {
 #if defined(_WIN32)
     SetThreadPriority(GetCurrentThread(), THREAD_PRIORITY_IDLE);
@@ -22,10 +35,7 @@ void LowerThisThread() {
     // left alone, as ggml does: a background QoS class would confine the thread, and the threads
     // it creates, to the efficiency cores of Apple silicon
 #elif defined(SCHED_IDLE)
-    // every thread of normal priority preempts it at once when it wakes (the event loop's timers,
-    // V8's collector); on an idle core it runs as fast as any other
-    sched_param p{};
-    pthread_setschedparam(pthread_self(), SCHED_IDLE, &p);
+    LowerPosixThread(pthread_self());
 #endif
 }
 
@@ -65,6 +75,11 @@ void RunLowered(const std::function<void()> & work, const std::function<void()> 
     if (error) std::rethrow_exception(error);
 }
 
+void RunAt(Priority priority, const std::function<void()> & work, const std::function<void()> & meanwhile) {
+    if (priority == Priority::Low) RunLowered(work, meanwhile);
+    else work();
+}
+
 LoweredThread::LoweredThread(Priority priority) {
     if (priority != Priority::Low) return;
     try {
@@ -73,10 +88,9 @@ LoweredThread::LoweredThread(Priority priority) {
         return;  // no thread could start: the work runs on the caller
     }
 #if !defined(_WIN32) && !defined(__APPLE__) && defined(SCHED_IDLE)
-    // lowered from here as well, so that it is lowered when the constructor returns, without
-    // waiting for it (a lowered thread may wait long for a core)
-    sched_param p{};
-    pthread_setschedparam(thread_.native_handle(), SCHED_IDLE, &p);
+    // lowered from here as well (elsewhere it lowers itself as it starts), so that it is lowered
+    // when the constructor returns, without waiting for it (a lowered thread may wait long for a core)
+    LowerPosixThread(thread_.native_handle());
 #endif
 }
 

@@ -27,6 +27,8 @@ void LowerThisThread();
 // what the lowered thread reports on to the event loop without the lowered thread taking a lock
 // the event loop takes (such as a thread-safe function's).
 void RunLowered(const std::function<void()> & work, const std::function<void()> & meanwhile = nullptr);
+// RunLowered at Priority::Low; at Normal, runs `work` here (and no `meanwhile`: nothing to relay).
+void RunAt(Priority priority, const std::function<void()> & work, const std::function<void()> & meanwhile = nullptr);
 
 // A thread of its own, lowered, that runs the work it is handed, one piece at a time, while the
 // caller waits. The thread that hands work over keeps its priority, so it can share locks with

@@ -7,16 +7,15 @@
 
 namespace hermes3 {
 
-Scheduler::Scheduler(llama_context * ctx, const DraftConfig & draft, Priority priority)
+Scheduler::Scheduler(llama_context * ctx, const DraftConfig & draft)
     : ctx_(ctx), nBatch_((int32_t) std::max<uint32_t>(llama_n_batch(ctx), 1)),
       nSeq_((int32_t) llama_n_seq_max(ctx)), busy_(std::make_unique<std::atomic<bool>[]>(llama_n_seq_max(ctx))),
-      drafter_(draft, (int32_t) std::max<uint32_t>(llama_n_batch(ctx), 1), (int32_t) llama_n_seq_max(ctx)),
-      priority_(priority) {
+      drafter_(draft, (int32_t) std::max<uint32_t>(llama_n_batch(ctx), 1), (int32_t) llama_n_seq_max(ctx)) {
     batch_ = llama_batch_init(nBatch_, 0, 1);
 }
 
-void Scheduler::Start() {
-    compute_ = std::make_unique<LoweredThread>(priority_);
+void Scheduler::Start(Priority compute) {
+    compute_ = std::make_unique<LoweredThread>(compute);
     thread_ = std::thread([this]() { Loop(); });
 }
 

@@ -35,14 +35,14 @@ class GenerationJob;
 
 class Scheduler {
   public:
-    Scheduler(llama_context * ctx, const DraftConfig & draft, Priority priority);
+    Scheduler(llama_context * ctx, const DraftConfig & draft);
     ~Scheduler();
     Scheduler(const Scheduler &) = delete;
     Scheduler & operator=(const Scheduler &) = delete;
 
-    // Main thread, once: starts the scheduler thread (of normal priority, hence not from a lowered
-    // thread, whose children inherit its class) and the compute thread.
-    void Start();
+    // Once, from a thread of normal priority (a lowered thread's children inherit its class):
+    // starts the scheduler thread, and the compute thread at `compute` (the context's priority).
+    void Start(Priority compute);
     // Main thread: marks the job's sequence busy and queues the job for the next step.
     void Submit(GenerationJob * job);
     // Main thread: the generation of `seq` has been delivered to JS; the sequence is free again.
@@ -121,7 +121,6 @@ class Scheduler {
 
     Drafter drafter_;
     llama_batch batch_;
-    const Priority priority_;
     std::unique_ptr<LoweredThread> compute_;
     std::thread thread_;
 };

@@ -39,8 +39,7 @@ class PromiseWorker : public Napi::AsyncWorker {
   protected:
     void Execute() override {
         try {
-            if (priority_ == Priority::Low) RunLowered([this]() { result_.emplace(execute_()); }, meanwhile_);
-            else result_.emplace(execute_());
+            RunAt(priority_, [this]() { result_.emplace(execute_()); }, meanwhile_);
         } catch (const NativeError & e) {
             code_ = e.code;
             SetError(e.what());
