@@ -1,5 +1,6 @@
 // Module entry: process-wide backend setup, class registration and the free functions.
 #include "common.h"
+#include "loop_queue.h"
 #include "context.h"
 #include "embedding.h"
 #include "log.h"
@@ -170,6 +171,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     });
     auto * data = new AddonData();
     env.SetInstanceData(data);
+    data->loopQueue = LoopQueue::Install(env);
     env.AddCleanupHook([env]() { ReleaseLogger(env); });
 
     Napi::Function model = ModelWrap::Define(env);

@@ -11,6 +11,8 @@
 
 namespace hermes3 {
 
+class LoopQueue;
+
 // An error raised on a worker thread or in a method; `code` becomes the JS error's `code`
 // property, which the TypeScript layer maps to its typed error classes.
 class NativeError : public std::runtime_error {
@@ -36,6 +38,7 @@ struct AddonData {
     Napi::FunctionReference samplerConstructor;
     Napi::FunctionReference embeddingConstructor;
     Napi::FunctionReference loraConstructor;
+    LoopQueue * loopQueue = nullptr;  // freed by its own cleanup hook
 };
 
 inline AddonData & GetAddonData(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }

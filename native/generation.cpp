@@ -40,9 +40,11 @@ Napi::Value GenerationJob::Start(const Napi::CallbackInfo & info, const std::sha
     job->req_.special = opts.Get("special").ToBoolean();
     job->control_ = ControlBlock(info[5].As<Napi::Int32Array>());
     if (ctx->scheduler->Busy(seq)) Throw(env, "ERR_BUSY", "sequence " + std::to_string(seq) + " is already generating");
-    GenerationJob * raw = job.get();
-    job->tsfn_ = Tsfn::New(env, info[6].As<Napi::Function>(), "hermes3:generate", 0, 1, raw, OnFinalize, (void *) nullptr);
-    job.release();  // owned by the thread-safe function from here: OnFinalize deletes it
+    job->queue_ = GetAddonData(env).loopQueue;
+    job->onEvent_ = Napi::Persistent(info[6].As<Napi::Function>());
+    job->async_ = std::make_unique<Napi::AsyncContext>(env, "hermes3:generate");
+    GenerationJob * raw = job.release();  // freed on the main thread after JS has heard its end
+    raw->queue_->Register(raw);
     sampler->busy.store(true);
     ctx->scheduler->Submit(raw);
     return env.Undefined();
@@ -118,86 +120,96 @@ void GenerationJob::Finish(GenerationResult r) {
 void GenerationJob::Deliver() {
     const bool end = stagedEnd_;
     if (stagedTokens_.empty() && !end) return;
-    bool call;
+    LoopQueue * queue = queue_;
+    bool post;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         pendingTokens_.insert(pendingTokens_.end(), stagedTokens_.begin(), stagedTokens_.end());
         pendingBytes_.append(stagedBytes_);
+        stagedTokens_.clear();
+        stagedBytes_.clear();
         if (end) {
             done_ = std::move(stagedResult_);
             finished_ = true;
+            detached.store(true);
         }
-        call = !scheduled_ || end;
+        post = !scheduled_;  // else the job is in the queue and takes these along
         scheduled_ = true;
     }
-    stagedTokens_.clear();
-    stagedBytes_.clear();
-    if (end) detached.store(true);
-    if (call) tsfn_.NonBlockingCall();
-    if (end) tsfn_.Release();  // the finalizer (OnFinalize) may delete the job from here
+    // Once the end is handed over and the lock let go, the main thread may free the job at any
+    // time: only the queue is used from here (it lives until every job is stopped).
+    if (post) queue->Post(this);
 }
 
-void GenerationJob::OnCall(Napi::Env env, Napi::Function fn, GenerationJob * job, void *) {
-    // At environment teardown node runs the finalizer (which deletes the job) before it drains
-    // the queue with a null env: the job must not be touched then.
-    if (env == nullptr) return;
+void GenerationJob::ReleaseSlots() {
+    ctx_->scheduler->Release(req_.seq);
+    sampler_->busy.store(false);
+}
+
+void GenerationJob::OnLoop(Napi::Env env) {
     std::vector<llama_token> tokens;
     std::string bytes;
     bool finished;
     GenerationResult done;
     {
-        std::lock_guard<std::mutex> lock(job->mutex_);
-        tokens.swap(job->pendingTokens_);
-        bytes.swap(job->pendingBytes_);
-        job->scheduled_ = false;
-        finished = job->finished_ && !job->delivered_;
+        std::lock_guard<std::mutex> lock(mutex_);
+        tokens.swap(pendingTokens_);
+        bytes.swap(pendingBytes_);
+        scheduled_ = false;
+        finished = finished_ && !delivered_;
         if (finished) {
-            job->delivered_ = true;
-            done = job->done_;
+            delivered_ = true;
+            done = done_;
+        }
+    }
+    // the sequence and sampler are free for the next generation before JS hears of the end
+    if (finished) ReleaseSlots();
+    if (!tokens.empty() || finished) {
+        try {
+            Napi::HandleScope scope(env);
+            Napi::Int32Array t = Napi::Int32Array::New(env, tokens.size());
+            std::copy(tokens.begin(), tokens.end(), t.Data());
+            Napi::Uint8Array b = Napi::Uint8Array::New(env, bytes.size());
+            std::copy(bytes.begin(), bytes.end(), b.Data());
+            Napi::Value doneValue = env.Null();
+            Napi::Value errorValue = env.Undefined();
+            if (finished) {
+                Napi::Object d = Napi::Object::New(env);
+                d.Set("finishReason", done.finishReason.empty() ? Napi::Value(env.Null()) : Napi::String::New(env, done.finishReason));
+                d.Set("nPast", done.nPast);
+                d.Set("nPromptTokens", done.nPromptTokens);
+                d.Set("nGenerated", done.nGenerated);
+                d.Set("promptMs", done.promptMs);
+                d.Set("generateMs", done.generateMs);
+                d.Set("draftTokens", done.draftTokens);
+                d.Set("acceptedTokens", done.acceptedTokens);
+                doneValue = d;
+                if (!done.errorCode.empty()) errorValue = MakeError(env, done.errorCode, done.errorMessage).Value();
+            }
+            // a callback scope: the promises JS settles here run their continuations after it
+            onEvent_.MakeCallback(env.Global(), {t, b, doneValue, errorValue}, *async_);
+        } catch (const Napi::Error &) {
+            // The TypeScript receiver never throws; this is an environment shutting down, where
+            // nothing can be delivered and no exception may escape into the event loop.
         }
     }
     if (finished) {
-        // the sequence and sampler are free for the next generation before JS hears of the end
-        job->ctx_->scheduler->Release(job->req_.seq);
-        job->sampler_->busy.store(false);
-    }
-    if (tokens.empty() && !finished) return;
-    try {
-        Napi::HandleScope scope(env);
-        Napi::Int32Array t = Napi::Int32Array::New(env, tokens.size());
-        std::copy(tokens.begin(), tokens.end(), t.Data());
-        Napi::Uint8Array b = Napi::Uint8Array::New(env, bytes.size());
-        std::copy(bytes.begin(), bytes.end(), b.Data());
-        Napi::Value doneValue = env.Null();
-        Napi::Value errorValue = env.Undefined();
-        if (finished) {
-            Napi::Object d = Napi::Object::New(env);
-            d.Set("finishReason", done.finishReason.empty() ? Napi::Value(env.Null()) : Napi::String::New(env, done.finishReason));
-            d.Set("nPast", done.nPast);
-            d.Set("nPromptTokens", done.nPromptTokens);
-            d.Set("nGenerated", done.nGenerated);
-            d.Set("promptMs", done.promptMs);
-            d.Set("generateMs", done.generateMs);
-            d.Set("draftTokens", done.draftTokens);
-            d.Set("acceptedTokens", done.acceptedTokens);
-            doneValue = d;
-            if (!done.errorCode.empty()) errorValue = MakeError(env, done.errorCode, done.errorMessage).Value();
-        }
-        fn.Call({t, b, doneValue, errorValue});
-    } catch (const Napi::Error &) {
-        // The TypeScript receiver never throws; this is an environment shutting down, where
-        // nothing can be delivered and no exception may escape into the event loop.
+        queue_->Unregister(this);
+        control_.release();
+        delete this;
     }
 }
 
-void GenerationJob::OnFinalize(Napi::Env, void *, GenerationJob * job) {
-    job->cancelled_.store(true);
-    // Only at environment teardown is a job still held by the scheduler here.
-    if (!job->detached.load()) job->ctx_->scheduler->Detach(job);
-    if (!job->delivered_) job->ctx_->scheduler->Release(job->req_.seq);
-    job->sampler_->busy.store(false);
-    job->control_.release();
-    delete job;
+void GenerationJob::Stop() {
+    cancelled_.store(true);
+    // after Detach the scheduler neither steps nor delivers the job
+    ctx_->scheduler->Detach(this);
+}
+
+void GenerationJob::Teardown() {
+    if (!delivered_) ReleaseSlots();
+    control_.release();
+    delete this;
 }
 
 }  // namespace hermes3

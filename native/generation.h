@@ -1,5 +1,5 @@
 // One generation of one sequence: its request, sampler, state between decode steps, and the path
-// that hands tokens and their bytes to JS through a thread-safe function. The context's
+// that hands tokens and their bytes to JS through the environment's loop queue (loop_queue.h). The context's
 // scheduler (scheduler.h) decodes it together with the other sequences of the context. The
 // compute thread stages each step's tokens; the scheduler thread delivers them after the step.
 // Tokens that JS has not yet taken are coalesced into one chunk, and the scheduler skips the
@@ -8,6 +8,7 @@
 
 #include "common.h"
 #include "handles.h"
+#include "loop_queue.h"
 
 #include <atomic>
 #include <memory>
@@ -41,7 +42,7 @@ struct GenerationResult {
 
 double NowMs();
 
-class GenerationJob {
+class GenerationJob final : public LoopItem {
   public:
     // generate(seq, keep, tokens, sampler, options, control, onEvent): queues the generation of
     // the sequence `tokens`, of which the first `keep` are in its KV cache, and returns.
@@ -62,7 +63,8 @@ class GenerationJob {
 
     // ---- scheduler thread (after a step) ----
     // Hands the staged tokens, and the end if staged, to JS. After it has handed the end, the job
-    // must not be used by the scheduler: JS may free it at any time from then on.
+    // must not be used by the scheduler: the main thread may free it at any time from then on.
+    // Runs under the scheduler's step lock, which Scheduler::Detach takes (Stop relies on it).
     void Deliver();
     // Reason to end the generation after its last token, or empty.
     const std::string & StopReason() const { return stopReason_; }
@@ -80,10 +82,14 @@ class GenerationJob {
     GenerationResult result;
     std::atomic<bool> detached{false};  // the scheduler has let go of the job
 
+    // ---- main thread (LoopItem) ----
+    void OnLoop(Napi::Env env) override;
+    void Stop() override;
+    void Teardown() override;
+
   private:
-    static void OnCall(Napi::Env env, Napi::Function fn, GenerationJob * job, void * data);
-    static void OnFinalize(Napi::Env env, void * data, GenerationJob * job);
-    using Tsfn = Napi::TypedThreadSafeFunction<GenerationJob, void, OnCall>;
+    // the sequence and sampler are free for the next generation
+    void ReleaseSlots();
 
     void Emit(llama_token token);
     llama_token Sample(int32_t idx);
@@ -92,7 +98,9 @@ class GenerationJob {
     std::shared_ptr<SamplerHandle> sampler_;
     GenerationRequest req_;
     ControlBlock control_;
-    Tsfn tsfn_;
+    LoopQueue * queue_ = nullptr;
+    Napi::FunctionReference onEvent_;
+    std::unique_ptr<Napi::AsyncContext> async_;
     std::vector<llama_token_data> candidates_;
     std::atomic<bool> cancelled_{false};
     int64_t produced_ = 0;            // tokens emitted (compute thread)
@@ -104,7 +112,7 @@ class GenerationJob {
     bool stagedEnd_ = false;
     GenerationResult stagedResult_;
 
-    std::mutex mutex_;  // the scheduler thread and the main thread (never the compute thread)
+    std::mutex mutex_;  // the scheduler thread and the main thread (never the compute thread), never held while signalling
     std::vector<llama_token> pendingTokens_;
     std::string pendingBytes_;
     bool scheduled_ = false;

@@ -11,3 +11,11 @@ it('survives worker threads terminated while loading and while generating', asyn
   const { stdout } = await promisify(execFile)(process.execPath, [program, FIXTURES.f16, entry], { encoding: 'utf8' });
   expect(stdout.trim()).toBe('ok');
 });
+
+it('keeps the event loop alive while a generation runs, and lets the process and its workers end after it', async () => {
+  const program = join(root, 'test', 'model', 'programs', 'loop-ref.mjs');
+  const entry = pathToFileURL(join(root, 'dist', 'index.js')).href;
+  // a process held open by a finished generation would never end: the timeout fails the test
+  const { stdout } = await promisify(execFile)(process.execPath, [program, FIXTURES.f16, entry], { encoding: 'utf8', timeout: 60_000 });
+  expect(stdout.trim().split('\n')).toEqual(['main 40 worker 40', 'worker exit 0']);
+});
