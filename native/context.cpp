@@ -135,7 +135,7 @@ Napi::Value ContextWrap::Create(const Napi::CallbackInfo & info) {
         [model, p, draft, draftModel, loras, prio]() -> Result {
             Result handle;
             // the heavy part on a lowered thread (at 'low'); the scheduler's threads are started
-            // from this libuv worker, so that the scheduler thread does not inherit the lowered
+            // from this worker thread, so that the scheduler thread does not inherit the lowered
             // class and the event loop does not pay for starting threads
             const auto create = [&]() {
                 std::string errors;

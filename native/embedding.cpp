@@ -184,7 +184,7 @@ Napi::Value EmbeddingWrap::Embed(const Napi::CallbackInfo & info) {
             o.Set("decodes", Napi::Number::New(env, r.decodes));
             return o;
         },
-        {}, [control]() { control->release(); });
+        {}, [control](Napi::Env) { control->release(); });
 }
 
 Napi::Value EmbeddingWrap::Stats(const Napi::CallbackInfo & info) {

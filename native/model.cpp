@@ -21,40 +21,85 @@ llama_context * ModelHandle::NewContext(const llama_context_params & params, std
 }
 namespace {
 
-// Loading reports its progress through `onProgress`. At threadPriority 'low' the load runs on
-// a lowered thread, which must not take the thread-safe function's lock (the event loop takes it
-// too, and would wait for a lowered thread kept off the cores): it stores the progress, and the
-// libuv worker that waits for it passes it on (Relay).
-struct LoadProgress {
-    Napi::ThreadSafeFunction tsfn;
-    ControlBlock control;
-    bool relayed = false;
-    std::atomic<float> latest{-1.0f};
-    int lastPercent = -1;
+// Loading reports its progress through `onProgress`. The loader (a lowered thread at 'low')
+// stores the latest value and posts the item to the loop queue, which takes no lock the event
+// loop waits on; the event loop passes the value on. The last value is passed on before the
+// promise settles.
+class LoadProgress final : public LoopItem {
+  public:
+    LoadProgress(Napi::Env env, Napi::Function fn)
+        : fn_(Napi::Persistent(fn)), async_(env, "hermes3:progress"), queue_(GetAddonData(env).loopQueue) {
+        queue_->Register(this);
+    }
 
-    void Send(float progress) {
+    // loader thread
+    void Report(float progress) {
         const int percent = (int) std::floor(progress * 100.0f);
-        if (!tsfn || percent == lastPercent) return;
-        lastPercent = percent;
-        tsfn.NonBlockingCall([progress](Napi::Env env, Napi::Function fn) {
-            try {
-                fn.Call({Napi::Number::New(env, progress)});
-            } catch (const Napi::Error &) {
-                // a throwing progress callback, or an environment shutting down
-            }
-        });
+        if (percent == reported_) return;
+        reported_ = percent;
+        latest_.store(progress);
+        if (!queued_.exchange(true)) queue_->Post(this);
     }
-    void Relay() {
-        const float progress = latest.load();
-        if (progress >= 0.0f) Send(progress);
+
+    // main thread, once the loader is done: passes the last value on; frees the item now, or
+    // when the queue has let go of it
+    void Retire(Napi::Env env) {
+        Deliver(env);
+        retired_ = true;
+        if (!queued_.load()) Free();
     }
+
+    void OnLoop(Napi::Env env) override {
+        queued_.store(false);
+        if (retired_) Free();
+        else Deliver(env);
+    }
+    void Stop() override {}  // the loader has ended once the load's worker has stopped
+    void Teardown() override { delete this; }
+
+  private:
+    void Deliver(Napi::Env env) {
+        const float progress = latest_.load();
+        const int percent = (int) std::floor(progress * 100.0f);
+        if (progress < 0.0f || percent == delivered_) return;
+        delivered_ = percent;
+        try {
+            Napi::HandleScope scope(env);
+            fn_.MakeCallback(env.Global(), {Napi::Number::New(env, progress)}, async_);
+        } catch (const Napi::Error &) {
+            // a throwing progress callback, or an environment shutting down
+        }
+    }
+    void Free() {
+        queue_->Unregister(this);
+        delete this;
+    }
+
+    Napi::FunctionReference fn_;
+    Napi::AsyncContext async_;
+    LoopQueue * queue_;
+    std::atomic<float> latest_{-1.0f};
+    std::atomic<bool> queued_{false};
+    int reported_ = -1;   // loader thread
+    int delivered_ = -1;  // main thread
+    bool retired_ = false;
+};
+
+// a loaded model not yet owned by a Model object (freed with the worker when it never is)
+struct ModelFree {
+    void operator()(llama_model * model) const { llama_model_free(model); }
+};
+using OwnedModel = std::unique_ptr<llama_model, ModelFree>;
+
+struct LoadState {
+    ControlBlock control;
+    LoadProgress * progress = nullptr;  // registered in the loop queue, which frees it at teardown
 };
 
 bool OnProgress(float progress, void * user) {
-    auto * p = static_cast<LoadProgress *>(user);
-    if (p->control.aborted()) return false;
-    if (p->relayed) p->latest.store(progress);
-    else p->Send(progress);
+    auto * state = static_cast<LoadState *>(user);
+    if (state->control.aborted()) return false;
+    if (state->progress) state->progress->Report(progress);
     return true;
 }
 
@@ -110,10 +155,7 @@ Napi::Value ModelWrap::Load(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
     const std::string path = info[0].As<Napi::String>();
     Napi::Object opts = info[1].As<Napi::Object>();
-    auto progress = std::make_shared<LoadProgress>();
-    if (info[2].IsFunction()) {
-        progress->tsfn = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "hermes3:progress", 0, 1);
-    }
+    auto progress = std::make_shared<LoadState>();
     progress->control = ControlBlock(info[3].As<Napi::Int32Array>());
 
     llama_model_params params = llama_model_default_params();
@@ -121,8 +163,6 @@ Napi::Value ModelWrap::Load(const Napi::CallbackInfo & info) {
     const bool mmap = opts.Get("useMmap").ToBoolean();
     // ggml_sched_priority: -1 low (the load runs on a lowered thread), 0 normal
     const int32_t prio = opts.Has("threadPriority") ? opts.Get("threadPriority").As<Napi::Number>().Int32Value() : 0;
-    // only a lowered load with a callback to call has progress to relay
-    progress->relayed = PriorityFromGgml(prio) == Priority::Low && progress->tsfn;
     const bool mlock = opts.Get("useMlock").ToBoolean();
     params.load_mode = mmap ? (mlock ? LLAMA_LOAD_MODE_MMAP_MLOCK : LLAMA_LOAD_MODE_MMAP)
                             : (mlock ? LLAMA_LOAD_MODE_MLOCK : LLAMA_LOAD_MODE_NONE);
@@ -172,43 +212,46 @@ Napi::Value ModelWrap::Load(const Napi::CallbackInfo & info) {
     InstallMappedRelease();
     const bool releaseMapped = mmap && !mlock;
 
-    return PromiseWorker<llama_model *>::Run(
-        env, "hermes3:loadModel",
-        [path, params, progress, split, devices, releaseMapped]() {
-            BeginErrorCapture();
-            llama_model * model;
-            {
-                ScopedMappedRelease release(releaseMapped);
-                try {
-                    model = llama_model_load_from_file(path.c_str(), params);
-                } catch (const std::exception & e) {
-                    EndErrorCapture();
-                    throw NativeError("ERR_MODEL_LOAD", std::string("llama.cpp failed while loading the model: ") + e.what());
+    // last, as nothing may throw once it is registered but Run (which then retires it)
+    if (info[2].IsFunction()) progress->progress = new LoadProgress(env, info[2].As<Napi::Function>());
+    try {
+        return PromiseWorker<OwnedModel>::Run(
+            env, "hermes3:loadModel",
+            [path, params, progress, split, devices, releaseMapped]() {
+                BeginErrorCapture();
+                llama_model * model;
+                {
+                    ScopedMappedRelease release(releaseMapped);
+                    try {
+                        model = llama_model_load_from_file(path.c_str(), params);
+                    } catch (const std::exception & e) {
+                        EndErrorCapture();
+                        throw NativeError("ERR_MODEL_LOAD", std::string("llama.cpp failed while loading the model: ") + e.what());
+                    }
                 }
-            }
-            std::string errors = EndErrorCapture();
-            if (!model) {
-                if (progress->control.aborted()) throw NativeError("ABORT_ERR", "model loading was aborted");
-                throw NativeError("ERR_MODEL_LOAD", errors.empty() ? "llama.cpp could not load the model" : errors);
-            }
-            return model;
-        },
-        [progress, prio](Napi::Env env, llama_model *& model) -> Napi::Value {
-            llama_model * m = model;
-            model = nullptr;
-            try {
-                return GetAddonData(env).modelConstructor.New({Napi::External<llama_model>::New(env, m), Napi::Number::New(env, prio)});
-            } catch (...) {
-                llama_model_free(m);
-                throw;
-            }
-        },
-        {},
-        [progress]() {
-            if (progress->tsfn) progress->tsfn.Release();
-            progress->control.release();
-        },
-        PriorityFromGgml(prio), progress->relayed ? std::function<void()>([progress]() { progress->Relay(); }) : nullptr);
+                std::string errors = EndErrorCapture();
+                if (!model) {
+                    if (progress->control.aborted()) throw NativeError("ABORT_ERR", "model loading was aborted");
+                    throw NativeError("ERR_MODEL_LOAD", errors.empty() ? "llama.cpp could not load the model" : errors);
+                }
+                return OwnedModel(model);
+            },
+            [prio](Napi::Env env, OwnedModel & model) -> Napi::Value {
+                Napi::Value wrapped = GetAddonData(env).modelConstructor.New({Napi::External<llama_model>::New(env, model.get()), Napi::Number::New(env, prio)});
+                model.release();  // the Model object owns it now
+                return wrapped;
+            },
+            {},
+            [progress](Napi::Env env) {
+                if (progress->progress) progress->progress->Retire(env);
+                progress->progress = nullptr;
+                progress->control.release();
+            },
+            PriorityFromGgml(prio));
+    } catch (...) {
+        if (progress->progress) progress->progress->Retire(env);
+        throw;
+    }
 }
 
 Napi::Value ModelWrap::Info(const Napi::CallbackInfo & info) {

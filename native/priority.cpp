@@ -39,11 +39,8 @@ void LowerThisThread() {
 #endif
 }
 
-void RunLowered(const std::function<void()> & work, const std::function<void()> & meanwhile) {
+void RunLowered(const std::function<void()> & work) {
     std::exception_ptr error;
-    std::mutex mutex;
-    std::condition_variable cv;
-    bool done = false;
     std::thread t;
     try {
         t = std::thread([&]() {
@@ -53,30 +50,17 @@ void RunLowered(const std::function<void()> & work, const std::function<void()> 
             } catch (...) {
                 error = std::current_exception();
             }
-            std::lock_guard<std::mutex> lock(mutex);
-            done = true;
-            cv.notify_all();
         });
     } catch (const std::system_error &) {
         work();
-        if (meanwhile) meanwhile();
         return;
     }
-    if (meanwhile) {
-        std::unique_lock<std::mutex> lock(mutex);
-        while (!cv.wait_for(lock, std::chrono::milliseconds(10), [&]() { return done; })) {
-            lock.unlock();
-            meanwhile();
-            lock.lock();
-        }
-    }
     t.join();
-    if (meanwhile) meanwhile();
     if (error) std::rethrow_exception(error);
 }
 
-void RunAt(Priority priority, const std::function<void()> & work, const std::function<void()> & meanwhile) {
-    if (priority == Priority::Low) RunLowered(work, meanwhile);
+void RunAt(Priority priority, const std::function<void()> & work) {
+    if (priority == Priority::Low) RunLowered(work);
     else work();
 }
 

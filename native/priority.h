@@ -22,13 +22,10 @@ inline Priority PriorityFromGgml(int prio) { return prio < 0 ? Priority::Low : P
 void LowerThisThread();
 
 // Runs `work` on a thread of its own, lowered, and waits for it; an exception it throws is thrown
-// here. The calling libuv worker keeps its own priority. Runs `work` here if no thread can start.
-// While it waits, the caller runs `meanwhile` every 10 ms and once at the end: the way to pass
-// what the lowered thread reports on to the event loop without the lowered thread taking a lock
-// the event loop takes (such as a thread-safe function's).
-void RunLowered(const std::function<void()> & work, const std::function<void()> & meanwhile = nullptr);
-// RunLowered at Priority::Low; at Normal, runs `work` here (and no `meanwhile`: nothing to relay).
-void RunAt(Priority priority, const std::function<void()> & work, const std::function<void()> & meanwhile = nullptr);
+// here. The calling thread keeps its own priority. Runs `work` here if no thread can start.
+void RunLowered(const std::function<void()> & work);
+// RunLowered at Priority::Low; at Normal, runs `work` here.
+void RunAt(Priority priority, const std::function<void()> & work);
 
 // A thread of its own, lowered, that runs the work it is handed, one piece at a time, while the
 // caller waits. The thread that hands work over keeps its priority, so it can share locks with

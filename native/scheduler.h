@@ -8,9 +8,10 @@
 // Two threads: the scheduler thread, of normal priority, takes requests and hands tokens to JS;
 // the compute thread (lowered at threadPriority 'low') decodes, samples and runs the commands,
 // while the scheduler thread waits. Every lock the event loop takes (the request queue, each
-// generation's tokens, node's thread-safe function) is shared with the scheduler thread only:
-// a lowered thread holding one of them could be kept off the cores by any other thread, and
-// the event loop would wait for it.
+// generation's tokens) is shared with the scheduler thread only, and held for no more than a
+// copy: a lowered thread holding one of them could be kept off the cores by any other thread,
+// and the event loop would wait for it. Tokens reach JS through the loop queue (loop_queue.h),
+// which signals the event loop only after it has let go of everything.
 #pragma once
 
 #include "llama.h"
@@ -52,7 +53,7 @@ class Scheduler {
     // Any thread but the scheduler's: forgets a job that is being destroyed (environment teardown).
     // Waits for the step in progress, so the job is never used after this returns.
     void Detach(GenerationJob * job);
-    // Any thread but the scheduler's (the libuv pool): runs fn on the scheduler thread between
+    // Any thread but the scheduler's (a worker's): runs fn on the scheduler thread between
     // two steps and waits for it. Exceptions thrown by fn are rethrown here.
     void Call(const std::function<void()> & fn);
     // The abort callback of the llama_context: true when every sequence of the batch being

@@ -19,3 +19,14 @@ it('keeps the event loop alive while a generation runs, and lets the process and
   const { stdout } = await promisify(execFile)(process.execPath, [program, FIXTURES.f16, entry], { encoding: 'utf8', timeout: 60_000 });
   expect(stdout.trim().split('\n')).toEqual(['main 40 worker 40', 'worker exit 0']);
 });
+
+it("leaves libuv's thread pool to the application: a file read is not queued behind model loads", async () => {
+  const program = join(root, 'test', 'model', 'programs', 'libuv-pool.mjs');
+  const entry = pathToFileURL(join(root, 'dist', 'index.js')).href;
+  const env = { ...process.env, UV_THREADPOOL_SIZE: '1' };
+  const { stdout } = await promisify(execFile)(process.execPath, [program, FIXTURES.f16, entry], { encoding: 'utf8', env });
+  const order = stdout.trim().split(' ');
+  expect([...order].sort()).toEqual(['load0', 'load1', 'load2', 'load3', 'stat']);
+  // on a pool of one thread busy with the loads, the read would come last
+  expect(order.indexOf('stat')).toBeLessThan(4);
+});
