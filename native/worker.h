@@ -1,6 +1,6 @@
-// One generic promise-returning operation: runs a lambda on a thread of its own, and settles the
-// promise on the main thread with a conversion of its result, or rejects it with a coded error.
-// The thread is the library's: libuv's pool (4 threads by default) stays free for the
+// One generic promise-returning operation: runs a lambda on one of the library's worker threads
+// (worker_threads.h), and settles the promise on the main thread with a conversion of its result,
+// or rejects it with a coded error. libuv's pool (4 threads by default) stays free for the
 // application's files, DNS and crypto, however long a load takes. The thread hands its result
 // over through the environment's loop queue (loop_queue.h), so the event loop never waits on a
 // lock the thread holds (libuv's own work queue signals the loop while holding its lock).
@@ -9,6 +9,7 @@
 #include "common.h"
 #include "loop_queue.h"
 #include "priority.h"
+#include "worker_threads.h"
 
 #include <condition_variable>
 #include <functional>
@@ -16,7 +17,6 @@
 #include <mutex>
 #include <optional>
 #include <system_error>
-#include <thread>
 #include <vector>
 
 namespace hermes3 {
@@ -92,13 +92,13 @@ class PromiseWorker final : public LoopItem {
         thread_ = std::make_shared<ThreadState>();
         queue_->Register(this);
         try {
-            std::thread([this, queue = queue_, state = thread_]() {
+            RunOnWorkerThread([this, queue = queue_, state = thread_]() {
                 Execute();
                 queue->Post(this);  // the worker belongs to the main thread from here
                 std::lock_guard<std::mutex> lock(state->mutex);
                 state->posted = true;
                 state->cv.notify_all();
-            }).detach();
+            });
         } catch (const std::system_error & e) {
             queue_->Unregister(this);
             delete this;
