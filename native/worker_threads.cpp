@@ -1,5 +1,6 @@
 #include "worker_threads.h"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -9,8 +10,10 @@
 namespace hermes3 {
 namespace {
 
-// A thread idle this long ends (one of them stays), so a burst of work leaves no crowd behind.
-constexpr auto kIdleEnd = std::chrono::seconds(30);
+// Four threads start with the first task and stay, as libuv's pool does; more start when all are
+// busy, and each of those ends once idle this long, so a burst of work leaves no crowd behind.
+constexpr int kKeep = 4;
+constexpr auto kIdleEnd = std::chrono::seconds(10);
 
 struct Pool {
     std::mutex mutex;
@@ -33,7 +36,7 @@ void Loop(Pool & pool) {
             pool.idle++;
             const bool woken = pool.cv.wait_for(lock, kIdleEnd, [&]() { return !pool.tasks.empty(); });
             pool.idle--;
-            if (!woken && pool.threads > 1) {
+            if (!woken && pool.threads > kKeep) {
                 pool.threads--;
                 return;
             }
@@ -51,18 +54,20 @@ void Loop(Pool & pool) {
 
 void RunOnWorkerThread(std::function<void()> task) {
     Pool & pool = ThePool();
-    bool start;
+    int start;
     {
         std::lock_guard<std::mutex> lock(pool.mutex);
-        start = (int) pool.tasks.size() >= pool.idle;  // every idle thread already has a task waiting
-        if (start) pool.threads++;
+        // the first kKeep threads, or one more when every idle thread already has a task waiting
+        start = std::max(kKeep - pool.threads, (int) pool.tasks.size() >= pool.idle ? 1 : 0);
+        pool.threads += start;
     }
-    if (start) {
+    for (; start > 0; start--) {
         try {
             std::thread([&pool]() { Loop(pool); }).detach();
         } catch (...) {
             std::lock_guard<std::mutex> lock(pool.mutex);
-            pool.threads--;
+            pool.threads -= start;
+            if (pool.threads > 0) break;  // the threads there are will take the task
             throw;
         }
     }
