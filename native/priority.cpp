@@ -7,7 +7,6 @@
 
 #if defined(_WIN32)
 #include <windows.h>
-#elif defined(__APPLE__)
 #else
 #include <pthread.h>
 #include <sched.h>
@@ -28,6 +27,16 @@ void LowerPosixThread(pthread_t thread) {
 
 }  // namespace
 
+void NameThisThread(const char * name) {
+#if defined(__APPLE__)
+    pthread_setname_np(name);
+#elif !defined(_WIN32)
+    pthread_setname_np(pthread_self(), name);
+#else
+    (void) name;
+#endif
+}
+
 void LowerThisThread() {
 #if defined(_WIN32)
     SetThreadPriority(GetCurrentThread(), THREAD_PRIORITY_IDLE);
@@ -44,6 +53,7 @@ void RunLowered(const std::function<void()> & work) {
     std::thread t;
     try {
         t = std::thread([&]() {
+            NameThisThread("hermes3-lowered");
             LowerThisThread();
             try {
                 work();
@@ -105,6 +115,7 @@ void LoweredThread::Run(const std::function<void()> & work) {
 }
 
 void LoweredThread::Loop() {
+    NameThisThread("hermes3-compute");
     LowerThisThread();
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {

@@ -21,6 +21,10 @@ inline Priority PriorityFromGgml(int prio) { return prio < 0 ? Priority::Low : P
 // is only for threads made for the purpose. Threads that this thread creates inherit it.
 void LowerThisThread();
 
+// Names the calling thread for `top -H`, perf and debuggers (at most 15 characters; Linux and
+// macOS). The library's threads are named hermes3-*.
+void NameThisThread(const char * name);
+
 // Runs `work` on a thread of its own, lowered, and waits for it; an exception it throws is thrown
 // here. The calling thread keeps its own priority. Runs `work` here if no thread can start.
 void RunLowered(const std::function<void()> & work);

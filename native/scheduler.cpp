@@ -16,7 +16,10 @@ Scheduler::Scheduler(llama_context * ctx, const DraftConfig & draft)
 
 void Scheduler::Start(Priority compute) {
     compute_ = std::make_unique<LoweredThread>(compute);
-    thread_ = std::thread([this]() { Loop(); });
+    thread_ = std::thread([this]() {
+        NameThisThread("hermes3-sched");
+        Loop();
+    });
 }
 
 // Jobs and commands hold the context alive, so none is left when the scheduler is destroyed.

@@ -1,5 +1,7 @@
 #include "worker_threads.h"
 
+#include "priority.h"
+
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -30,6 +32,7 @@ Pool & ThePool() {
 }
 
 void Loop(Pool & pool) {
+    NameThisThread("hermes3-worker");
     std::unique_lock<std::mutex> lock(pool.mutex);
     for (;;) {
         while (pool.tasks.empty()) {

@@ -4,9 +4,9 @@
 // on the monotonic clock), then splits each gap of 6 ms or more after the first cycle into the
 // main thread's states: running; sleeping (on a lock, or in epoll past its timer), with the
 // thread that woke it; runnable but waiting for a core, with the thread that held the core.
-// Threads are told apart as node's own (alive at the end: V8's helpers, libuv's pool), the
-// library's (a context's scheduler, compute and ggml threads, and the threads that load and free,
-// which end with their work) and other processes'.
+// Threads are told apart as node's own (V8's helpers, libuv's pool), the library's (named
+// hermes3-*: its worker, scheduler, compute and lowered threads; and ggml's compute threads,
+// which end with their context) and other processes'.
 // Linux only; needs perf (Debian: linux-perf) and the right to trace every CPU (root, or
 // kernel.perf_event_paranoid at -1). Bounded by CYCLES (about 1.2 s each on 2 cores).
 //   node scripts/event-loop-trace.mjs [CYCLES=150] [--v8-pool-size=N]
@@ -38,15 +38,17 @@ const main = run.pid;
 const nodeOwn = new Set(run.threads);
 
 // perf script lines: comm pid/tid [cpu] time: event: fields
-const line = /^\s*\S.*?\s+(\d+)\/(\d+)\s+\[(\d+)\]\s+([\d.]+):\s+sched:(sched_switch|sched_wakeup):\s+(.*)$/;
+const line = /^\s*(\S.*?)\s+(\d+)\/(\d+)\s+\[(\d+)\]\s+([\d.]+):\s+sched:(sched_switch|sched_wakeup):\s+(.*)$/;
 const events = [];
 const pidOf = new Map();
+const commOf = new Map();
 const script = spawn('perf', ['script', '-i', data, '-F', 'comm,pid,tid,cpu,time,event,trace'], { stdio: ['ignore', 'pipe', 'ignore'] });
 for await (const l of createInterface({ input: script.stdout })) {
   const m = line.exec(l);
   if (!m) continue;
-  const [, pid, tid, cpu, time, kind, fields] = m;
+  const [, comm, pid, tid, cpu, time, kind, fields] = m;
   pidOf.set(Number(tid), Number(pid));
+  commOf.set(Number(tid), comm);
   const t = Number(time);
   if (kind === 'sched_switch') {
     const f = /prev_pid=(\d+) .*prev_state=(\S+) ==> .*next_pid=(\d+)/.exec(fields);
@@ -58,7 +60,9 @@ for await (const l of createInterface({ input: script.stdout })) {
 }
 rmSync(dir, { recursive: true, force: true });
 
-const who = (tid) => (tid === 0 ? 'an idle core' : tid === main ? 'main' : pidOf.get(tid) !== main ? 'another process' : nodeOwn.has(tid) ? "node's threads" : "the library's threads");
+// the library names its threads hermes3-* (ggml's compute threads are told by ending with their context)
+const library = (tid) => commOf.get(tid)?.startsWith('hermes3-') || !nodeOwn.has(tid);
+const who = (tid) => (tid === 0 ? 'an idle core' : tid === main ? 'main' : pidOf.get(tid) !== main ? 'another process' : library(tid) ? "the library's threads" : "node's threads");
 const total = {};
 const add = (acc, k, ms) => { acc[k] = (acc[k] ?? 0) + ms; };
 const report = [];
