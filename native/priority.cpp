@@ -27,6 +27,33 @@ void LowerPosixThread(pthread_t thread) {
 
 }  // namespace
 
+void BatchThisThread() {
+#if defined(SCHED_BATCH) && !defined(_WIN32) && !defined(__APPLE__)
+    sched_param p{};
+    pthread_setschedparam(pthread_self(), SCHED_BATCH, &p);
+#endif
+}
+
+NormalClass::NormalClass() {
+#if defined(SCHED_BATCH) && !defined(_WIN32) && !defined(__APPLE__)
+    sched_param p{};
+    if (pthread_getschedparam(pthread_self(), &policy_, &p) == 0 && policy_ == SCHED_BATCH) {
+        pthread_setschedparam(pthread_self(), SCHED_OTHER, &p);
+    } else {
+        policy_ = -1;
+    }
+#endif
+}
+
+NormalClass::~NormalClass() {
+#if defined(SCHED_BATCH) && !defined(_WIN32) && !defined(__APPLE__)
+    if (policy_ != -1) {
+        sched_param p{};
+        pthread_setschedparam(pthread_self(), policy_, &p);
+    }
+#endif
+}
+
 void NameThisThread(const char * name) {
 #if defined(__APPLE__)
     pthread_setname_np(name);
@@ -70,8 +97,12 @@ void RunLowered(const std::function<void()> & work) {
 }
 
 void RunAt(Priority priority, const std::function<void()> & work) {
-    if (priority == Priority::Low) RunLowered(work);
-    else work();
+    if (priority == Priority::Low) {
+        RunLowered(work);
+    } else {
+        NormalClass normal;
+        work();
+    }
 }
 
 LoweredThread::LoweredThread(Priority priority) {

@@ -21,6 +21,26 @@ inline Priority PriorityFromGgml(int prio) { return prio < 0 ? Priority::Low : P
 // is only for threads made for the purpose. Threads that this thread creates inherit it.
 void LowerThisThread();
 
+// Puts the calling thread in SCHED_BATCH (Linux; nothing elsewhere): the weight of a normal
+// thread, but its wakeups never preempt the running thread, so the library's own threads of
+// normal priority (a context's scheduler thread, the worker threads), which wake often, never
+// push the event loop off its core; once the event loop blocks or its slice ends they run. They
+// still preempt lowered threads. A thread can go back to SCHED_OTHER (NormalClass).
+void BatchThisThread();
+
+// While it lives, the calling thread is in SCHED_OTHER (work at threadPriority 'normal' on a
+// worker thread: that work, and the threads it starts, get the class llama.cpp gives them).
+class NormalClass {
+  public:
+    NormalClass();
+    ~NormalClass();
+    NormalClass(const NormalClass &) = delete;
+    NormalClass & operator=(const NormalClass &) = delete;
+
+  private:
+    int policy_ = -1;
+};
+
 // Names the calling thread for `top -H`, perf and debuggers (at most 15 characters; Linux and
 // macOS). The library's threads are named hermes3-*.
 void NameThisThread(const char * name);
@@ -28,7 +48,7 @@ void NameThisThread(const char * name);
 // Runs `work` on a thread of its own, lowered, and waits for it; an exception it throws is thrown
 // here. The calling thread keeps its own priority. Runs `work` here if no thread can start.
 void RunLowered(const std::function<void()> & work);
-// RunLowered at Priority::Low; at Normal, runs `work` here.
+// RunLowered at Priority::Low; at Normal, runs `work` here, in SCHED_OTHER (NormalClass).
 void RunAt(Priority priority, const std::function<void()> & work);
 
 // A thread of its own, lowered, that runs the work it is handed, one piece at a time, while the

@@ -16,8 +16,10 @@ Scheduler::Scheduler(llama_context * ctx, const DraftConfig & draft)
 
 void Scheduler::Start(Priority compute) {
     compute_ = std::make_unique<LoweredThread>(compute);
-    thread_ = std::thread([this]() {
+    thread_ = std::thread([this, compute]() {
         NameThisThread("hermes3-sched");
+        // at 'normal' it decodes itself, in the class it was started in (SCHED_OTHER, RunAt)
+        if (compute == Priority::Low) BatchThisThread();
         Loop();
     });
 }

@@ -33,6 +33,7 @@ Pool & ThePool() {
 
 void Loop(Pool & pool) {
     NameThisThread("hermes3-worker");
+    BatchThisThread();
     std::unique_lock<std::mutex> lock(pool.mutex);
     for (;;) {
         while (pool.tasks.empty()) {
