@@ -187,7 +187,7 @@ void GenerationJob::OnLoop(Napi::Env env) {
                 if (!done.errorCode.empty()) errorValue = MakeError(env, done.errorCode, done.errorMessage).Value();
             }
             // a callback scope: the promises JS settles here run their continuations after it
-            onEvent_.MakeCallback(env.Global(), {t, b, doneValue, errorValue}, *async_);
+            CallBack(env, onEvent_, *async_, {t, b, doneValue, errorValue});
         } catch (const Napi::Error &) {
             // The TypeScript receiver never throws; this is an environment shutting down, where
             // nothing can be delivered and no exception may escape into the event loop.

@@ -50,10 +50,37 @@ const Uv * LoadUv() {
     return uv;
 }
 
+// False once the environment cannot run JavaScript (a worker being terminated): N-API calls then
+// fail, and node-addon-api's error for such a failure aborts the process when it cannot be built.
+// napi_define_properties checks what every call into JavaScript checks.
+bool CanRunJs(napi_env env) {
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) return false;
+    napi_value object;
+    const bool ok = napi_create_object(env, &object) == napi_ok && napi_define_properties(env, object, 0, nullptr) == napi_ok;
+    if (!ok) {
+        napi_value pending;
+        napi_get_and_clear_last_exception(env, &pending);
+    }
+    napi_close_handle_scope(env, scope);
+    return ok;
+}
+
 // libuv leaves a handle's first field (`data`) to its user
 LoopQueue * Owner(void * handle) { return *static_cast<LoopQueue **>(handle); }
 
 }  // namespace
+
+void CallBack(Napi::Env env, const Napi::FunctionReference & fn, napi_async_context async, std::initializer_list<napi_value> args) {
+    napi_value global = nullptr;
+    napi_value result = nullptr;
+    const std::vector<napi_value> argv(args);
+    if (napi_get_global(env, &global) != napi_ok ||
+        napi_make_callback(env, async, global, fn.Value(), argv.size(), argv.data(), &result) != napi_ok) {
+        napi_value pending;
+        napi_get_and_clear_last_exception(env, &pending);
+    }
+}
 
 LoopQueue * LoopQueue::Install(Napi::Env env) {
     const Uv * uv = LoadUv();
@@ -101,7 +128,11 @@ void LoopQueue::Drain() {
     std::vector<LoopItem *> items;
     for (; head; head = head->queueNext_) items.push_back(head);
     // the stack holds the newest first; OnLoop may post or free its item, so the list is read first
-    for (auto it = items.rbegin(); it != items.rend(); ++it) (*it)->OnLoop(Napi::Env(env_));
+    // items not run here stay registered: the environment's teardown frees them
+    for (auto it = items.rbegin(); it != items.rend(); ++it) {
+        if (!CanRunJs(env_)) return;
+        (*it)->OnLoop(Napi::Env(env_));
+    }
 }
 
 void LoopQueue::OnCleanup(napi_async_cleanup_hook_handle hook, void * data) {

@@ -15,9 +15,16 @@
 #include <napi.h>
 
 #include <atomic>
+#include <initializer_list>
 #include <unordered_set>
 
 namespace hermes3 {
+
+// Calls `fn` in a callback scope (the microtasks it queues run when it returns), from OnLoop. A
+// call that fails (the callback threw, or the environment is being torn down, as when a worker is
+// terminated while the callback runs) is dropped: node-addon-api's MakeCallback would abort the
+// process when it cannot build the error of a terminated environment.
+void CallBack(Napi::Env env, const Napi::FunctionReference & fn, napi_async_context async, std::initializer_list<napi_value> args);
 
 class LoopItem {
   public:

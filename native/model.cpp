@@ -65,7 +65,7 @@ class LoadProgress final : public LoopItem {
         delivered_ = percent;
         try {
             Napi::HandleScope scope(env);
-            fn_.MakeCallback(env.Global(), {Napi::Number::New(env, progress)}, async_);
+            CallBack(env, fn_, async_, {Napi::Number::New(env, progress)});
         } catch (const Napi::Error &) {
             // a throwing progress callback, or an environment shutting down
         }
