@@ -56,12 +56,11 @@ const Uv * LoadUv() {
 bool CanRunJs(napi_env env) {
     napi_handle_scope scope;
     if (napi_open_handle_scope(env, &scope) != napi_ok) return false;
+    napi_value pending;
+    napi_get_and_clear_last_exception(env, &pending);  // a stale one would fail the check below
     napi_value object;
     const bool ok = napi_create_object(env, &object) == napi_ok && napi_define_properties(env, object, 0, nullptr) == napi_ok;
-    if (!ok) {
-        napi_value pending;
-        napi_get_and_clear_last_exception(env, &pending);
-    }
+    if (!ok) napi_get_and_clear_last_exception(env, &pending);
     napi_close_handle_scope(env, scope);
     return ok;
 }
