@@ -109,7 +109,7 @@ void LoopQueue::Register(LoopItem * item) {
 
 void LoopQueue::Unregister(LoopItem * item) {
     live_.erase(item);
-    if (live_.empty() && handle_) LoadUv()->unref(handle_);
+    if (live_.empty()) LoadUv()->unref(handle_);
 }
 
 void LoopQueue::Post(LoopItem * item) {
@@ -134,14 +134,13 @@ void LoopQueue::Drain() {
     }
 }
 
-void LoopQueue::OnCleanup(napi_async_cleanup_hook_handle hook, void * data) {
+void LoopQueue::OnCleanup(napi_async_cleanup_hook_handle, void * data) {
     auto * queue = static_cast<LoopQueue *>(data);
     std::vector<LoopItem *> items(queue->live_.begin(), queue->live_.end());
     for (LoopItem * item : items) item->Stop();
     queue->head_.store(nullptr);
     queue->live_.clear();
     for (LoopItem * item : items) item->Teardown();
-    queue->hook_ = hook;
     LoadUv()->close(queue->handle_, &LoopQueue::OnClosed);
 }
 
