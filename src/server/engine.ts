@@ -49,8 +49,10 @@ export interface Usage {
 export interface ReplyToolCall {
   id: string;
   name: string;
-  /** JSON text */
+  /** JSON text, as streamed: a call cut short (maxTokens) ends where its text ended */
   arguments: string;
+  /** the arguments as an object; for a call cut short, what could be read of them */
+  value: Record<string, unknown>;
 }
 
 export type GenerationEvent =
@@ -185,7 +187,7 @@ export class ServerEngine {
         } else if (ev.type === 'call_args') {
           yield ev;
         } else {
-          const call = { id: ids[ev.index], name: ev.call.name, arguments: ev.arguments };
+          const call = { id: ids[ev.index], name: ev.call.name, arguments: ev.arguments, value: ev.call.arguments };
           calls.push(call);
           yield { type: 'call_end', index: ev.index, id: call.id, call };
         }

@@ -7,7 +7,7 @@ import cors from '@fastify/cors';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { parseOptions } from '../engine/validate.js';
 import { ServerEngine } from './engine.js';
-import { ApiError, flavorOf, keyMatches, sendError, toApiError } from './http.js';
+import { ApiError, flavorOf, keyMatches, sendError } from './http.js';
 import { Metrics } from './metrics.js';
 import { registerOllama } from './ollama.js';
 import { ServerEmbeddings, registerEmbeddings } from './embeddings.js';
@@ -40,7 +40,7 @@ export async function createServer(options: ServerOptions): Promise<Hermes3Serve
   const context = await opts.model.createContext({ nCtx: opts.ctx * opts.parallel, nSeqMax: opts.parallel, kvUnified: false, threads: opts.threads });
   const engine = new ServerEngine(opts.model, context, { maxTokens: opts.maxTokens, maxQueue: opts.maxQueue }, metrics, { systemPrompt: opts.systemPrompt, sampling: opts.sampling });
   metrics.setSlots(engine.pool.size);
-  const state = new ServerState(opts.model, id, engine, metrics, opts.maxTokens, VERSION);
+  const state = new ServerState(opts.model, id, engine, metrics, opts.maxTokens, VERSION, opts.log);
 
   const app = Fastify({ bodyLimit: opts.bodyLimit, logger: false, return503OnClosing: true, forceCloseConnections: 'idle' });
   // bodies are JSON whatever their content type says: curl -d sends form-urlencoded, and
@@ -70,8 +70,7 @@ export async function createServer(options: ServerOptions): Promise<Hermes3Serve
     opts.log?.(`${request.method} ${request.url.split('?')[0]} ${reply.statusCode} ${reply.elapsedTime.toFixed(0)} ms`);
   });
   app.setErrorHandler((err, request, reply) => {
-    const e = toApiError(err);
-    if (e.status >= 500 && e.code === 'internal_error') opts.log?.(`error in ${request.method} ${request.url}: ${(err as Error)?.stack ?? String(err)}`);
+    state.apiError(err, `${request.method} ${request.url}`);
     return sendError(reply, flavorOf(request.url), err);
   });
   app.setNotFoundHandler((request, reply) =>

@@ -4,8 +4,8 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { normalizeMessages, normalizeTools } from '../chat/normalize.js';
 import type { ChatMessage } from '../chat/messages.js';
-import type { GenerationEvent, GenerationRequest, Sampling } from './engine.js';
-import { ApiError, disconnectSignal, parseBody, toApiError } from './http.js';
+import type { GenerationEvent, GenerationRequest, ReplyToolCall, Sampling } from './engine.js';
+import { ApiError, disconnectSignal, parseBody } from './http.js';
 import { ollamaChatSchema, ollamaGenerateSchema, ollamaShowSchema, type OllamaOptions } from './ollama-schemas.js';
 import type { ServerState } from './state.js';
 
@@ -131,7 +131,7 @@ export function registerOllama(app: FastifyInstance, state: ServerState): void {
     const base = () => ({ model: state.modelId, created_at: new Date().toISOString() });
     const piece = (text: string, calls?: unknown[]) =>
       kind === 'chat' ? { ...base(), message: { role: 'assistant', content: text, ...(calls ? { tool_calls: calls } : {}) }, done: false } : { ...base(), response: text, done: false };
-    const call = (c: { name: string; arguments: string }, index: number) => ({ function: { index, name: c.name, arguments: JSON.parse(c.arguments || '{}') as unknown } });
+    const call = (c: ReplyToolCall, index: number) => ({ function: { index, name: c.name, arguments: c.value } });
     if (!stream) {
       let ev = first;
       while (!ev.done && ev.value.type !== 'done') ev = await events.next();
@@ -157,7 +157,7 @@ export function registerOllama(app: FastifyInstance, state: ServerState): void {
           ev = await events.next();
         }
       } catch (err) {
-        yield JSON.stringify({ error: toApiError(err).message }) + '\n';
+        yield JSON.stringify({ error: state.apiError(err, `${request.method} ${request.url} (while streaming)`).message }) + '\n';
       } finally {
         controller.abort();
         await events.return(undefined);

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { normalizeMessages, normalizeTools } from '../chat/normalize.js';
 import type { GenerationEvent, GenerationRequest, Sampling, Usage } from './engine.js';
-import { ApiError, disconnectSignal, parseBody, toApiError } from './http.js';
+import { ApiError, disconnectSignal, parseBody } from './http.js';
 import { chatCompletionSchema, completionSchema, type ChatCompletionRequest, type CompletionRequest } from './openai-schemas.js';
 import type { ServerState } from './state.js';
 
@@ -65,7 +65,9 @@ async function begin(state: ServerState, request: FastifyRequest, reply: Fastify
   const controller = disconnectSignal(request, reply, state.shutdown);
   const events = state.engine.generate({ ...req, signal: controller.signal });
   const first = await events.next();
-  return { controller, events, first };
+  // an error that ends the stream after its status was sent: logged where a 500 would be
+  const failed = (err: unknown) => state.apiError(err, `${request.method} ${request.url} (while streaming)`);
+  return { controller, events, first, failed };
 }
 
 async function collect(run: Awaited<ReturnType<typeof begin>>): Promise<Done> {
@@ -88,7 +90,7 @@ function sse(run: Awaited<ReturnType<typeof begin>>, render: (ev: GenerationEven
       }
       yield 'data: [DONE]\n\n';
     } catch (err) {
-      const e = toApiError(err);
+      const e = run.failed(err);
       yield `data: ${JSON.stringify({ error: { message: e.message, type: e.type, param: e.param, code: e.code } })}\n\n`;
     } finally {
       run.controller.abort();

@@ -2,7 +2,7 @@
 import { setMaxListeners } from 'node:events';
 import { statSync } from 'node:fs';
 import type { Model } from '../engine/model.js';
-import { ApiError } from './http.js';
+import { ApiError, toApiError } from './http.js';
 import type { ServerEngine } from './engine.js';
 import type { Metrics } from './metrics.js';
 
@@ -20,6 +20,8 @@ export class ServerState {
     readonly metrics: Metrics,
     readonly maxTokens: number,
     readonly version: string,
+    /** where the server's log lines go (`ServerOptions.log`) */
+    readonly log?: (line: string) => void,
   ) {
     // every request in flight listens for the shutdown: many more than Node's default warning level
     setMaxListeners(0, this.controller.signal);
@@ -32,6 +34,16 @@ export class ServerState {
   /** aborted when the grace period of a shutdown ends */
   get shutdown(): AbortSignal {
     return this.controller.signal;
+  }
+
+  /**
+   * The API error for a failure. One the client cannot act on (a 500 that says "see the server
+   * log") is written to the log with its stack, also when it ends a stream whose status was sent.
+   */
+  apiError(err: unknown, where: string): ApiError {
+    const e = toApiError(err);
+    if (e.status >= 500 && e.code === 'internal_error') this.log?.(`error in ${where}: ${(err as Error)?.stack ?? String(err)}`);
+    return e;
   }
 
   abortAll(): void {

@@ -2,7 +2,7 @@
  * The official `ollama` npm client against a real server: chat, streaming, generate, tools,
  * JSON format, tags, show, ps, version.
  */
-import { Ollama } from 'ollama';
+import { Ollama, type ToolCall } from 'ollama';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type Running } from './helpers.js';
 
@@ -126,6 +126,31 @@ describe('the ollama client', () => {
       expect(call.function.name).toBe('get_weather');
       expect(['Paris', 'Lima']).toContain((call.function.arguments as { city: string }).city);
     }
+  });
+
+  it('ends a tool call cut short by num_predict with the arguments read so far, streamed and not', async () => {
+    let cut = 0;
+    for (const n of [22, 26, 30, 34, 38, 42]) {
+      const request = { model: 'hermes3', messages: [{ role: 'user', content: 'Weather?' }], tools: [weather], tool_choice: 'required', options: { num_predict: n, seed: n } };
+      const stream = await ollama.chat({ ...request, stream: true } as never as Parameters<Ollama['chat']>[0] & { stream: true });
+      const calls: ToolCall[] = [];
+      let last;
+      for await (const part of stream) {
+        calls.push(...(part.message.tool_calls ?? []));
+        last = part;
+      }
+      // the stream ends as a stream does, not with an error line (the client throws on one)
+      expect(last!.done).toBe(true);
+      const whole = await ollama.chat({ ...request, stream: false } as never as Parameters<Ollama['chat']>[0] & { stream: false });
+      for (const call of [...calls, ...(whole.message.tool_calls ?? [])]) {
+        expect(call.function.name).toBe('get_weather');
+        expect(typeof call.function.arguments).toBe('object');
+      }
+      const complete = (c: ToolCall) => ['Paris', 'Lima'].includes((c.function.arguments as { city?: string }).city ?? '');
+      if (last!.done_reason === 'length' && calls.some((c) => !complete(c))) cut++;
+    }
+    // some of these lengths end inside a call's arguments (before its city is whole)
+    expect(cut).toBeGreaterThan(0);
   });
 
   it('answers in JSON with format "json" and with a schema', async () => {
