@@ -136,8 +136,9 @@ void Scheduler::Loop() {
             cv_.wait(lock);  // nothing to do until a job or a command arrives
             // requests made together arrive microseconds apart, or milliseconds on a loaded
             // machine: let them all in, so that their prompts share the first step (wait while
-            // they keep coming, 2 ms after the last one, 10 ms at most)
-            for (int waited = 0; !incoming_.empty() && waited < 10; waited += 2) {
+            // they keep coming, 2 ms after the last one, 10 ms at most). Once every sequence
+            // has a request (always, with one sequence) no other can come: no wait.
+            for (int waited = 0; !incoming_.empty() && (int32_t) incoming_.size() < nSeq_ && waited < 10; waited += 2) {
                 const size_t seen = incoming_.size();
                 lock.unlock();
                 std::this_thread::sleep_for(std::chrono::milliseconds(2));
