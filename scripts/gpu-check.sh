@@ -3,7 +3,12 @@
 # the same libraries), run the test suite with every layer on the GPU, and benchmark a synthetic
 # 8B-shaped Q4_K_M model against that llama-bench. Figures go to $OUT (or /tmp/gpu-check).
 #
-#   scripts/gpu-check.sh [build] [test] [bench]     (no argument: all three, in that order)
+#   scripts/gpu-check.sh [build] [test] [bench] [diag]   (no argument: build, test, bench)
+#
+# diag (after build): what the first H200 run left open. terminate-workers.mjs alone, with its
+# exit status and output; and the 1B model's speed at 1, 4 and 16 CPU threads beside
+# llama-bench's, to tell a per-token CPU cost (sampling, the logits' copy, ggml's CPU threads)
+# from a per-step one.
 #
 # The phases can run as separate commands on the same machine: each takes a few minutes, and
 # what `build` makes stays in build/. The machine needs CUDA (nvcc), cmake and a C++ compiler;
@@ -90,8 +95,26 @@ for phase in "${phases[@]}"; do
       --cache "$PWD/.cache/bench" --json "$out/bench.json" --svg "$out/bench.svg" 2>&1 | tee -a "$out/gpu.txt"
     stamp "bench (incl. writing the model once): $(( $(date +%s) - start )) s"
     ;;
+  diag)
+    start=$(date +%s)
+    fixture=$(ls .cache/fixtures/tiny-f16.gguf 2>/dev/null || true)
+    if [ -z "$fixture" ]; then
+      node -e "import('./dist/testing/index.js').then((m) => m.writeSyntheticModel({ path: '.cache/fixtures/tiny-f16.gguf', shape: 'tiny', quant: 'F16', seed: 1 }))"
+      fixture=.cache/fixtures/tiny-f16.gguf
+    fi
+    set +e
+    node test/model/programs/terminate-workers.mjs "$fixture" "file://$root/dist/index.js" >"$out/diag.txt" 2>&1
+    rc=$?
+    set -e
+    stamp "terminate-workers.mjs: exit status $rc (diag.txt: $(tail -c 300 "$out/diag.txt" | tr '\n' ' '))"
+    for threads in 1 4 16; do
+      node dist/cli/index.js bench --shape 1b --quant Q4_K_M --gpu-layers $gpu_layers --only hermes3,llama-bench --threads $threads --reps 3 \
+        --cache "$PWD/.cache/bench" 2>&1 | grep -E '^\| (pp512|tg128|time to first)' | sed "s/^/threads $threads: /" | tee -a "$out/gpu.txt"
+    done
+    stamp "diag: $(( $(date +%s) - start )) s"
+    ;;
   *)
-    echo "unknown phase: $phase (expected build, test or bench)" >&2
+    echo "unknown phase: $phase (expected build, test, bench or diag)" >&2
     exit 2
     ;;
   esac

@@ -8,7 +8,10 @@ import { FIXTURES, root } from '../fixtures.js';
 it('survives worker threads terminated while loading and while generating', async () => {
   const program = join(root, 'test', 'model', 'programs', 'terminate-workers.mjs');
   const entry = pathToFileURL(join(root, 'dist', 'index.js')).href;
-  const { stdout } = await promisify(execFile)(process.execPath, [program, FIXTURES.f16, entry], { encoding: 'utf8' });
+  const { stdout } = await promisify(execFile)(process.execPath, [program, FIXTURES.f16, entry], { encoding: 'utf8' }).catch((err: { code?: number; signal?: string; stdout?: string; stderr?: string }) => {
+    // a crash prints nothing of its own: say how the program ended
+    throw new Error(`terminate-workers.mjs ended with exit code ${err.code}, signal ${err.signal}; stdout: ${err.stdout?.trim() || '(none)'}; stderr: ${err.stderr?.trim() || '(none)'}`);
+  });
   expect(stdout.trim()).toBe('ok');
 });
 
