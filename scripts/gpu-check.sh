@@ -14,7 +14,7 @@
 # what `build` makes stays in build/. The machine needs CUDA (nvcc), cmake and a C++ compiler;
 # cuBLAS may come from the toolkit or from Python's NVIDIA wheels (nvidia-cublas, which CUDA 13
 # lays out as nvidia/cu13/{include,lib}). On a machine without network, `scripts/gpu-pack.sh`
-# first packs node, node_modules/ and vendor/llama.cpp/ into .device/ (about 42 MB), which this
+# first packs node, node_modules/ and vendor/llama.cpp/ into .device/ (about 45 MB), which this
 # script unpacks.
 #   CUDA_ARCH=90 (H100/H200) by default; GPU_CHECK_SHAPE=8b (a smaller shape for a quick run).
 #   GPU_CHECK_CUDA=0 rehearses the same steps on a machine without CUDA (CPU build, no offload).

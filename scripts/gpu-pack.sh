@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Packs what scripts/gpu-check.sh needs on a machine without network into .device/ (git-ignored,
-# about 42 MB): this machine's node binary, node_modules/ and vendor/llama.cpp/, each xz-compressed.
+# about 45 MB): this machine's node binary, node_modules/ and vendor/llama.cpp/, each xz-compressed.
 # Run `npm ci` first. Then carry .device along with the working tree and run gpu-check.sh there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
