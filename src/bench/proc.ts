@@ -34,8 +34,10 @@ export function runChild(
     argv = ['-f', '%M', '-o', join(rssDir, 'maxrss'), command, ...args];
   }
   return new Promise((resolve, reject) => {
-    // a process group of its own, so that a timeout or Ctrl-C also ends what GNU time started
-    const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env, detached: true });
+    // a process group of its own, so that a timeout or Ctrl-C also ends what GNU time started;
+    // stdin is a pipe that nothing writes to: it closes when this process ends, however it ends
+    // (a SIGTERM skips the exit handler below), and the benchmark's worker ends with it
+    const child = spawn(file, argv, { stdio: ['pipe', 'pipe', 'pipe'], env: options.env ?? process.env, detached: true });
     let timedOut = false;
     const killGroup = () => {
       try {

@@ -2,6 +2,7 @@
  * One measurement in a process of its own (`node dist/bench/worker.js SPEC`), so that load time
  * and peak RSS belong to that engine alone. Prints `BENCH-RESULT {json}` as its last line.
  */
+import { fstatSync } from 'node:fs';
 import { Hermes3Error } from '../errors.js';
 import { hermes3Engine, nodeLlamaCppEngine, type BenchEngine } from './engines.js';
 import { CONC_GEN, CONC_PROMPT, DELAY_SEQUENCES, GEN_TOKENS, PROMPT_TOKENS, concurrencyFigure, type Samples } from './figures.js';
@@ -132,6 +133,12 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/'))) {
+  // The benchmark holds this pipe (a socket, as node makes them) open (runChild): it closes when
+  // the benchmark's process ends. Nothing is left to report then, and a plain exit could wait
+  // for ever on a thread stuck in a read (libuv joins its pool at exit): end at once.
+  const stdin = fstatSync(0);
+  const orphaned = () => process.kill(process.pid, 'SIGKILL');
+  if (stdin.isFIFO() || stdin.isSocket()) process.stdin.on('end', orphaned).on('error', orphaned).resume();
   main().then(
     () => process.exit(0),
     (err: Error & { code?: string }) => {

@@ -2,11 +2,14 @@
 // comes back as a number, a peer that cannot run is marked failed while the others go on, and bad
 // options say what was expected. No timed assertions: the figures are only checked to exist.
 // llama.cpp's tools run where they are built (HERMES3_BUILD_BENCH=1, as CI does).
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cliPath, requireFile, root, runNode } from '../fixtures.js';
+import { eventually } from '../server/helpers.js';
+import { runChild } from '../../src/bench/proc.js';
 
 const cli = (args: string[]) => runNode([requireFile(cliPath, 'run npm run compile'), 'bench', ...args]);
 const anchors = join(root, 'build', 'Release');
@@ -74,6 +77,40 @@ describe('hermes3 bench', () => {
     const out = JSON.parse(readFileSync(json, 'utf8'));
     expect(out.peers['llama-bench'].status).toBe('failed');
     expectFigures(out.peers[other], other === 'hermes3' ? ['pp512', 'tg128', 'agg1'] : ['agg1']);
+  });
+
+  // A benchmark killed by SIGTERM (as `timeout` does) skips its exit handlers, so its worker
+  // cannot be killed from there: each worker gets a pipe as stdin, which closes when the
+  // benchmark's process ends however it ends, and the worker ends with it.
+  it('gives each child a pipe as stdin, which it keeps open while the child runs', async () => {
+    const { stdout } = await runChild(process.execPath, ['-e', "const s = require('fs').fstatSync(0); process.stdout.write(String(s.isFIFO() || s.isSocket()))"], { timeoutS: 30, what: 'stdin check' });
+    expect(stdout).toBe('true');
+  });
+
+  it.skipIf(process.platform !== 'linux')('ends a worker whose stdin closes, even while its model load is stuck', async () => {
+    // a named pipe as the model: opening it blocks until a writer comes, which never happens
+    const fifo = join(work, 'stuck.gguf');
+    execFileSync('mkfifo', [fifo]);
+    const spec = { engine: 'hermes3', task: 'speed', model: fifo, threads: 1, gpuLayers: 0, concurrency: [1] };
+    const worker = spawn(process.execPath, [join(root, 'dist', 'bench', 'worker.js'), JSON.stringify(spec)], { stdio: ['pipe', 'ignore', 'ignore'] });
+    const exited = new Promise<string | null>((r) => worker.once('exit', (_code, signal) => r(signal)));
+    try {
+      // wait until it is inside the load: the addon mapped, the named pipe being opened
+      const maps = () => {
+        try {
+          return readFileSync(`/proc/${worker.pid}/maps`, 'utf8');
+        } catch {
+          return '';
+        }
+      };
+      const stuck = await eventually(() => maps().includes('.node'), 30_000);
+      expect(stuck).toBe(true);
+      worker.stdin.end();
+      const code = await Promise.race([exited, new Promise<'running'>((r) => setTimeout(() => r('running'), 20_000))]);
+      expect(code).toBe('SIGKILL');
+    } finally {
+      worker.kill('SIGKILL');
+    }
   });
 
   it('says what it expected for bad options', async () => {
