@@ -73,9 +73,9 @@ LoopQueue * Owner(void * handle) { return *static_cast<LoopQueue **>(handle); }
 void CallBack(Napi::Env env, const Napi::FunctionReference & fn, napi_async_context async, std::initializer_list<napi_value> args) {
     napi_value global = nullptr;
     napi_value result = nullptr;
-    const std::vector<napi_value> argv(args);
+    // an initializer_list's elements are one array: passed as they are, with no copy per call
     if (napi_get_global(env, &global) != napi_ok ||
-        napi_make_callback(env, async, global, fn.Value(), argv.size(), argv.data(), &result) != napi_ok) {
+        napi_make_callback(env, async, global, fn.Value(), args.size(), args.begin(), &result) != napi_ok) {
         napi_value pending;
         napi_get_and_clear_last_exception(env, &pending);
     }

@@ -70,8 +70,7 @@ export async function createServer(options: ServerOptions): Promise<Hermes3Serve
     opts.log?.(`${request.method} ${request.url.split('?')[0]} ${reply.statusCode} ${reply.elapsedTime.toFixed(0)} ms`);
   });
   app.setErrorHandler((err, request, reply) => {
-    state.apiError(err, `${request.method} ${request.url}`);
-    return sendError(reply, flavorOf(request.url), err);
+    return sendError(reply, flavorOf(request.url), state.apiError(err, `${request.method} ${request.url}`));
   });
   app.setNotFoundHandler((request, reply) =>
     sendError(reply, flavorOf(request.url), new ApiError(404, `no route ${request.method} ${request.url.split('?')[0]}; the APIs are under /v1 (OpenAI) and /api (Ollama)`, 'invalid_request_error', 'not_found')),
